@@ -1,0 +1,66 @@
+"""The FastAPI application: the client API under /edge/client/v1 and again at the root (the real controller
+maps every path outside /edge, /fabric and /.well-known onto the client API, and SDKs rely on it), the
+management API under /edge/management/v1, and the simulation API under /sim/v1 when the mode allows it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from controller import __version__
+from controller.api.envelope import install_exception_handlers
+from controller.api.middleware import InstanceIdMiddleware
+from controller.authenticators import endpoints as authenticators
+from controller.enrollments import endpoints as enrollments
+from controller.identities import endpoints as identities
+from controller.runtime import Runtime
+from controller.services import endpoints as services
+from controller.sessions import endpoints as sessions
+from controller.version import endpoints as version
+
+CLIENT_PREFIX = "/edge/client/v1"
+MANAGEMENT_PREFIX = "/edge/management/v1"
+SIM_PREFIX = "/sim/v1"
+
+
+def _shared() -> list[APIRouter]:
+    """Routes both APIs serve."""
+    return [version.router, sessions.router, identities.current, authenticators.current, services.public]
+
+
+def client_api() -> APIRouter:
+    router = APIRouter()
+    for part in [*_shared(), enrollments.client, services.client]:
+        router.include_router(part)
+    return router
+
+
+def management_api() -> APIRouter:
+    router = APIRouter()
+    for part in [*_shared(), identities.management, authenticators.management, enrollments.management, services.management]:
+        router.include_router(part)
+    return router
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="ziti-controller-sim",
+        version=__version__,
+        description="A simulated OpenZiti controller: the Edge client and management APIs for enrollment, "
+        "authentication and certificate extension, plus a simulation API for tests.",
+        openapi_url=f"{SIM_PREFIX}/openapi.json",
+        docs_url=f"{SIM_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_exception_handlers(app)
+    app.include_router(client_api(), prefix=CLIENT_PREFIX, tags=["client"])
+    app.include_router(management_api(), prefix=MANAGEMENT_PREFIX, tags=["management"])
+    if runtime.settings.sim_enabled:
+        from controller.sim import endpoints as sim
+        from controller.sim.faults import FaultInjectionMiddleware
+
+        app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
+        app.add_middleware(FaultInjectionMiddleware, runtime=runtime)
+    app.include_router(client_api(), include_in_schema=False)  # the root alias, after every other prefix
+    app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
+    return app

@@ -1,0 +1,90 @@
+"""Annotated dependencies: the request's database transaction, the simulated `now`, the TLS peer
+certificate, the runtime, and the authenticated API session (any identity, or an admin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from cryptography import x509
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from controller.api.listing import Page, page_from_query
+from controller.runtime import Runtime
+from controller.sessions.service import SessionContext, require_admin, resolve
+from controller.sim import clock
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_db(runtime: RuntimeDep) -> Iterator[Session]:
+    """The request owns the transaction: commit after the route returns (before the answer is sent),
+    roll back on any error, so every state change is all or nothing."""
+    db = runtime.sessions()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def get_now(db: DbSession) -> datetime:
+    return clock.now(db)
+
+
+Now = Annotated[datetime, Depends(get_now)]
+
+
+@dataclass(frozen=True)
+class PeerCertificates:
+    """The certificates the client presented on this request's own TLS connection (leaf first)."""
+
+    certs: list[x509.Certificate]
+    chain_complete: bool
+
+    @property
+    def leaf(self) -> x509.Certificate | None:
+        return self.certs[0] if self.certs else None
+
+
+def get_peer_certs(request: Request) -> PeerCertificates:
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    return PeerCertificates(list(tls.get("ziti.peer_certs") or []), bool(tls.get("ziti.chain_complete")))
+
+
+PeerCerts = Annotated[PeerCertificates, Depends(get_peer_certs)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def get_current_session(request: Request, db: DbSession, now: Now, runtime: RuntimeDep) -> SessionContext:
+    return resolve(db, request.headers.get("zt-session"), now=now, timeout=runtime.settings.session_timeout)
+
+
+def get_admin_session(context: Annotated[SessionContext, Depends(get_current_session)]) -> SessionContext:
+    return require_admin(context)
+
+
+def get_list_page(request: Request) -> Page:
+    return page_from_query(dict(request.query_params))
+
+
+CurrentSession = Annotated[SessionContext, Depends(get_current_session)]
+AdminSession = Annotated[SessionContext, Depends(get_admin_session)]
+ListPage = Annotated[Page, Depends(get_list_page)]

@@ -1,0 +1,93 @@
+"""The success and error envelopes, and the one place where exceptions become HTTP answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from controller.errors import ApiError, CouldNotValidate, MethodNotAllowed, NotFound, Unhandled
+
+log = logging.getLogger("controller.api")
+
+ERROR_META = {"apiEnrollmentVersion": "0.0.1", "apiVersion": "0.0.1"}
+
+
+class JsonResponse(Response):
+    """JSON with the exact content type `application/json` (the Go SDK takes anything else for PEM)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"data": data, "meta": {}}, status_code=status, headers=headers)
+
+
+def empty() -> JsonResponse:
+    return ok({})
+
+
+def created(entity_id: str, collection: str, *, status: int = 201) -> JsonResponse:
+    return ok({"id": entity_id, "_links": {"self": {"href": f"./{collection}/{entity_id}"}}}, status=status)
+
+
+def listing(items: list[Any], *, limit: int, offset: int, total: int) -> JsonResponse:
+    return JsonResponse({"data": items, "meta": {"pagination": {"limit": limit, "offset": offset, "totalCount": total}}})
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": str(uuid.uuid4())}
+    if error.cause:
+        body["cause"] = error.cause
+    return {"error": body, "meta": ERROR_META}
+
+
+def error_response(error: ApiError) -> JsonResponse:
+    return JsonResponse(error_body(error), status_code=error.status)
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(location) or "(root)"
+    value = first.get("input")
+    if not isinstance(value, (str, int, float, bool, type(None), list, dict)):
+        value = None
+    reason = first.get("msg", "invalid value")
+    if first.get("type") == "missing":
+        reason = f"{field} is required"
+        value = None
+    return CouldNotValidate(cause={"field": field, "reason": reason, "value": value})
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        return error_response(_validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(NotFound())
+        if exc.status_code == 405:
+            return error_response(MethodNotAllowed())
+        return error_response(ApiError(str(exc.detail), status=exc.status_code))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Log the type and location, never the request body: it may carry passwords or keys.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return error_response(Unhandled())

@@ -1,0 +1,116 @@
+"""Self-service authenticators (both APIs), extend and extend-verify, and the admin authenticator routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep
+from controller.api.envelope import created, empty, listing, ok
+from controller.authenticators import service
+from controller.authenticators.schemas import (
+    AuthenticatorCreate, AuthenticatorPatch, AuthenticatorPatchWithCurrent, AuthenticatorUpdate,
+    AuthenticatorUpdateWithCurrent, ExtendRequest, ExtendVerifyRequest, ReEnroll, RequestExtend,
+)
+from controller.sim import journal
+
+current = APIRouter()
+management = APIRouter()
+
+
+@current.get("/current-identity/authenticators", operation_id="listCurrentIdentityAuthenticators")
+def list_current_identity_authenticators(db: DbSession, context: CurrentSession, page: ListPage):
+    rows, total = service.list_page(db, page, identity_id=context.identity.id)
+    return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
+
+
+@current.get("/current-identity/authenticators/{id}", operation_id="detailCurrentIdentityAuthenticator")
+def detail_current_identity_authenticator(id: str, db: DbSession, context: CurrentSession):
+    authenticator = service.get_own(db, context.identity, id)
+    return ok(service.to_wire(authenticator, context.identity.name))
+
+
+@current.put("/current-identity/authenticators/{id}", operation_id="updateCurrentIdentityAuthenticator")
+def update_current_identity_authenticator(id: str, body: AuthenticatorUpdateWithCurrent, db: DbSession, now: Now, context: CurrentSession):
+    service.update_own_password(db, context.identity, id, current_password=body.current_password, username=body.username,
+                                password=body.password, tags=body.tags, now=now)
+    return empty()
+
+
+@current.patch("/current-identity/authenticators/{id}", operation_id="patchCurrentIdentityAuthenticator")
+def patch_current_identity_authenticator(id: str, body: AuthenticatorPatchWithCurrent, db: DbSession, now: Now, context: CurrentSession):
+    service.update_own_password(db, context.identity, id, current_password=body.current_password, username=body.username,
+                                password=body.password, tags=body.tags, now=now)
+    return empty()
+
+
+@current.post(
+    "/current-identity/authenticators/{id}/extend", operation_id="extendCurrentIdentityAuthenticator",
+    summary="Sign a CSR for a new certificate; it stays pending until extend-verify",
+)
+def extend_current_identity_authenticator(
+    id: str, body: ExtendRequest, db: DbSession, now: Now, runtime: RuntimeDep, context: CurrentSession, peer: PeerCerts,
+):
+    with journal.failures_recorded(runtime.sessions, db, "extend", identity_id=context.identity.id, authenticator_id=id) as op:
+        result = service.extend(db, context.identity, id, body.client_cert_csr, peer_certs=peer.certs, now=now,
+                                settings=runtime.settings, pki=runtime.pki, op=op)
+    return ok({"clientCert": result.client_cert, "ca": result.ca})
+
+
+@current.post(
+    "/current-identity/authenticators/{id}/extend-verify", operation_id="extendVerifyCurrentIdentityAuthenticator",
+    summary="Confirm receipt of the extended certificate; it replaces the old one at once",
+)
+def extend_verify_current_identity_authenticator(
+    id: str, body: ExtendVerifyRequest, db: DbSession, now: Now, runtime: RuntimeDep, context: CurrentSession,
+):
+    with journal.failures_recorded(runtime.sessions, db, "extend-verify", identity_id=context.identity.id, authenticator_id=id) as op:
+        service.verify_extension(db, context.identity, id, body.client_cert, now=now, op=op)
+    return empty()
+
+
+@management.get("/authenticators", operation_id="listAuthenticators")
+def list_authenticators(db: DbSession, _admin: AdminSession, page: ListPage):
+    rows, total = service.list_page(db, page)
+    return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
+
+
+@management.post("/authenticators", operation_id="createAuthenticator", status_code=201)
+def create_authenticator(body: AuthenticatorCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+    authenticator = service.create(db, body, now=now, pki=runtime.pki)
+    return created(authenticator.id, "authenticators")
+
+
+@management.get("/authenticators/{id}", operation_id="detailAuthenticator")
+def detail_authenticator(id: str, db: DbSession, _admin: AdminSession):
+    return ok(service.to_wire_many(db, [service.get(db, id)])[0])
+
+
+@management.put("/authenticators/{id}", operation_id="updateAuthenticator")
+def update_authenticator(id: str, body: AuthenticatorUpdate, db: DbSession, now: Now, _admin: AdminSession):
+    service.update(db, service.get(db, id), body, now=now)
+    return empty()
+
+
+@management.patch("/authenticators/{id}", operation_id="patchAuthenticator")
+def patch_authenticator(id: str, body: AuthenticatorPatch, db: DbSession, now: Now, _admin: AdminSession):
+    service.update(db, service.get(db, id), body, now=now)
+    return empty()
+
+
+@management.delete("/authenticators/{id}", operation_id="deleteAuthenticator")
+def delete_authenticator(id: str, db: DbSession, _admin: AdminSession):
+    service.delete(db, service.get(db, id))
+    return empty()
+
+
+@management.post("/authenticators/{id}/request-extend", operation_id="requestExtendAuthenticator")
+def request_extend_authenticator(id: str, body: RequestExtend, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+    with journal.failures_recorded(runtime.sessions, db, "request-extend", authenticator_id=id):
+        service.request_extend(db, id, roll_keys=body.roll_keys, now=now)
+    return empty()
+
+
+@management.post("/authenticators/{id}/re-enroll", operation_id="reEnrollAuthenticator", status_code=201)
+def re_enroll_authenticator(id: str, body: ReEnroll, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+    enrollment = service.re_enroll(db, id, expires_at=body.expires_at, now=now, settings=runtime.settings, pki=runtime.pki)
+    return created(enrollment.id, "enrollments")

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pydantic import AwareDatetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExtendRequest(BaseModel):
+    client_cert_csr: str = Field(alias="clientCertCsr")
+
+
+class ExtendVerifyRequest(BaseModel):
+    client_cert: str = Field(alias="clientCert")
+
+
+class ExtendCerts(BaseModel):
+    """`data` of the extend answer: the new leaf + intermediates (no root), and the CA bundle."""
+
+    client_cert: str = Field(alias="clientCert")
+    ca: str
+
+
+class AuthenticatorCreate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    method: str
+    identity_id: str = Field(alias="identityId")
+    cert_pem: str | None = Field(None, alias="certPem")
+    username: str | None = None
+    password: str | None = None
+    tags: dict[str, Any] | None = None
+
+
+class AuthenticatorUpdate(BaseModel):
+    username: str = Field(min_length=4, max_length=100)
+    password: str = Field(min_length=5, max_length=100)
+    tags: dict[str, Any] | None = None
+
+
+class AuthenticatorPatch(BaseModel):
+    username: str | None = Field(None, min_length=4, max_length=100)
+    password: str | None = Field(None, min_length=5, max_length=100)
+    tags: dict[str, Any] | None = None
+
+
+class AuthenticatorUpdateWithCurrent(AuthenticatorUpdate):
+    current_password: str = Field(alias="currentPassword", min_length=5, max_length=100)
+
+
+class AuthenticatorPatchWithCurrent(AuthenticatorPatch):
+    current_password: str = Field(alias="currentPassword", min_length=5, max_length=100)
+
+
+class RequestExtend(BaseModel):
+    roll_keys: bool = Field(False, alias="rollKeys")
+
+
+class ReEnroll(BaseModel):
+    expires_at: AwareDatetime = Field(alias="expiresAt")

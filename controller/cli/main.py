@@ -1,0 +1,208 @@
+"""The `ziti-controller-sim` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller import __version__
+
+
+def _settings(args: argparse.Namespace):
+    from controller.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "address", "bind", "database_url", "mode", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory of the controller (CA bundle and admin password)")
+    parser.add_argument("--controller", help="controller URL (default: https://<address>)")
+    parser.add_argument("--ca", help="CA bundle to trust (default: <data-dir>/pki/ca-bundle.pem)")
+    parser.add_argument("--username", help="admin username")
+    parser.add_argument("--password", help="admin password (default: ZITI_SIM_ADMIN_PASSWORD or <data-dir>/admin-password)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ziti-controller-sim", description="A simulated OpenZiti controller.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the controller")
+    serve.add_argument("--data-dir", help="where the PKI, database and admin password live (default ./ziti-sim-data)")
+    serve.add_argument("--address", help="advertised HOST:PORT, also bound unless --bind (default 127.0.0.1:1280)")
+    serve.add_argument("--bind", help="HOST:PORT to bind when it differs from --address")
+    serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data directory)")
+    serve.add_argument("--mode", choices=["mock", "fixture", "lab"], help="mock (default), fixture or lab")
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+
+    identity = commands.add_parser("identity", help="create, enroll and extend identities").add_subparsers(dest="action", required=True)
+    create = identity.add_parser("create", help="create an identity with an OTT enrollment and print its JWT")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="make it an admin")
+    create.add_argument("--jwt-out", help="write the enrollment JWT to this file instead of printing it")
+    _add_connection_options(create)
+    enroll = identity.add_parser("enroll", help="enroll with a JWT, as an SDK does, and write the identity file")
+    enroll.add_argument("--jwt", required=True, help="file holding the enrollment JWT")
+    enroll.add_argument("--out", required=True, help="identity file to write")
+    enroll.add_argument("--key-type", default="ec-p256", choices=["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
+    extend = identity.add_parser("extend", help="extend the identity file's certificate, verify it, rewrite the file")
+    extend.add_argument("--identity", required=True, help="identity file (rewritten; the old one is kept as .bak)")
+    extend.add_argument("--roll-key", action="store_true", help="use a new private key")
+
+    sim = commands.add_parser("sim", help="control a running controller's simulation (clock, faults, journal, reset)")
+    sim_commands = sim.add_subparsers(dest="action", required=True)
+    clock = sim_commands.add_parser("clock", help="show or move the simulated clock")
+    clock.add_argument("operation", nargs="?", default="show", choices=["show", "advance", "set", "freeze", "unfreeze", "reset"])
+    clock.add_argument("value", nargs="?", help="a duration for advance (e.g. 8d, -1h, 90s), an RFC 3339 time for set")
+    _add_connection_options(clock)
+    reset = sim_commands.add_parser("reset", help="back to a clean network (same PKI and admin)")
+    _add_connection_options(reset)
+    faults = sim_commands.add_parser("faults", help="list, add or clear fault rules")
+    faults.add_argument("operation", nargs="?", default="list", choices=["list", "add", "delete", "clear"])
+    faults.add_argument("--id", help="rule id, for delete")
+    faults.add_argument("--method", default="*")
+    faults.add_argument("--path", help="glob over the request path, e.g. '*/extend'")
+    faults.add_argument("--status", type=int)
+    faults.add_argument("--code")
+    faults.add_argument("--delay-ms", type=int, default=0)
+    faults.add_argument("--drop", action="store_true")
+    faults.add_argument("--probability", type=float, default=1.0)
+    faults.add_argument("--times", type=int)
+    faults.add_argument("--seed", type=int, default=0)
+    _add_connection_options(faults)
+    events = sim_commands.add_parser("events", help="print the event journal")
+    events.add_argument("--kind")
+    events.add_argument("--identity-id")
+    _add_connection_options(events)
+
+    pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
+    show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
+    show.add_argument("--data-dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from controller.client.errors import ControllerError
+
+    try:
+        if args.command == "serve":
+            from controller.cli.serve import serve
+
+            return serve(_settings(args))
+        if args.command == "identity":
+            return _identity(args)
+        if args.command == "sim":
+            return _sim(args)
+        if args.command == "pki":
+            return _pki(args)
+    except ControllerError as error:
+        print(f"error: the controller refused: {error}", file=sys.stderr)
+        return 1
+    except (ConnectionError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _admin(args: argparse.Namespace):
+    from controller.cli.admin import connect_admin
+
+    return connect_admin(_settings(args), controller=args.controller, ca=args.ca, username=args.username, password=args.password)
+
+
+def _identity(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        with _admin(args) as conn:
+            created = conn.data("POST", "/edge/management/v1/identities",
+                                json_body={"name": args.name, "type": "Default", "isAdmin": args.admin, "enrollment": {"ott": True}})
+            detail = conn.data("GET", f"/edge/management/v1/identities/{created['id']}")
+        jwt = detail["enrollment"]["ott"]["jwt"]
+        if args.jwt_out:
+            Path(args.jwt_out).write_text(jwt + "\n")
+            print(f"created identity {args.name} ({created['id']}); enrollment JWT written to {args.jwt_out}", file=sys.stderr)
+        else:
+            print(jwt)
+        return 0
+    if args.action == "enroll":
+        from controller.client.enroll import EnrollmentError, enroll_ott
+
+        try:
+            identity = enroll_ott(Path(args.jwt).read_text().strip(), key_type=args.key_type)
+        except EnrollmentError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        identity.save(args.out)
+        print(f"enrolled; identity written to {args.out}", file=sys.stderr)
+        return 0
+    from controller.client.extend import extend_identity
+
+    result = extend_identity(args.identity, roll_key=args.roll_key)
+    print(json.dumps({
+        "authenticatorId": result.authenticator_id, "oldFingerprint": result.old_fingerprint,
+        "newFingerprint": result.new_fingerprint, "rolledKey": result.rolled_key, "notAfter": result.not_after,
+        "backup": str(result.backup) if result.backup else None,
+    }, indent=2))
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    with _admin(args) as conn:
+        if args.action == "clock":
+            op, value = args.operation, args.value
+            if op == "show":
+                result = conn.data("GET", "/sim/v1/clock")
+            elif op == "advance":
+                if not value:
+                    raise SystemExit("sim clock advance needs a duration, e.g. 8d")
+                result = conn.data("POST", "/sim/v1/clock/advance", json_body={"by": value})
+            elif op == "set":
+                if not value:
+                    raise SystemExit("sim clock set needs an RFC 3339 time")
+                result = conn.data("PUT", "/sim/v1/clock", json_body={"now": value})
+            else:
+                result = conn.data("POST", f"/sim/v1/clock/{op}")
+        elif args.action == "reset":
+            result = conn.data("POST", "/sim/v1/reset")
+        elif args.action == "faults":
+            if args.operation == "list":
+                result = conn.data("GET", "/sim/v1/faults")
+            elif args.operation == "add":
+                body = {"method": args.method, "path": args.path, "status": args.status, "code": args.code,
+                        "delayMs": args.delay_ms, "dropConnection": args.drop, "probability": args.probability,
+                        "times": args.times, "seed": args.seed}
+                result = conn.data("POST", "/sim/v1/faults", json_body={k: v for k, v in body.items() if v is not None})
+            elif args.operation == "delete":
+                result = conn.data("DELETE", f"/sim/v1/faults/{args.id}")
+            else:
+                result = conn.data("DELETE", "/sim/v1/faults")
+        else:
+            query = "&".join(f"{k}={v}" for k, v in (("kind", args.kind), ("identityId", args.identity_id)) if v)
+            result = conn.data("GET", f"/sim/v1/events?{query}")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _pki(args: argparse.Namespace) -> int:
+    from controller.pki.certs import fingerprint, load_certs_pem
+
+    settings = _settings(args)
+    directory = settings.data_dir / "pki"
+    for name in ("root-ca", "intermediate-ca", "edge-signer", "server"):
+        path = directory / f"{name}.cert.pem"
+        if not path.exists():
+            raise SystemExit(f"no PKI in {directory}: start the controller once with this --data-dir")
+        cert = load_certs_pem(path.read_bytes())[0]
+        print(f"{name}:\n  subject  {cert.subject.rfc4514_string()}\n  issuer   {cert.issuer.rfc4514_string()}\n"
+              f"  valid    {cert.not_valid_before_utc.isoformat()} .. {cert.not_valid_after_utc.isoformat()}\n"
+              f"  sha1     {fingerprint(cert)}")
+    print(f"CA bundle: {directory / 'ca-bundle.pem'}")
+    return 0

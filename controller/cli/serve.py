@@ -1,0 +1,78 @@
+"""`ziti-controller-sim serve`: start-up, the banner (or the fixture's JSON ready line), shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from controller.settings import Mode, Settings, format_host
+
+
+def serve(settings: Settings) -> int:
+    from controller.api.app import create_app
+    from controller.runtime import Runtime, UnsafeSettings
+    from controller.server.run import bind_socket, make_server
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ephemeral_dir = None
+    if settings.mode is Mode.fixture:
+        ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
+        updates: dict = {"data_dir": ephemeral_dir}
+        if "ZITI_SIM_ADDRESS" not in __import__("os").environ and settings.address == "127.0.0.1:1280":
+            updates["address"] = "127.0.0.1:0"  # an ephemeral port unless one was asked for
+        settings = settings.model_copy(update=updates)
+    host, port = settings.bind_address
+    sock = bind_socket(host, port)
+    if port == 0 or settings.advertised_port == 0:
+        actual = sock.getsockname()[1]
+        advertised_host = settings.advertised_host
+        settings = settings.model_copy(update={"address": f"{format_host(advertised_host)}:{actual}"})
+    try:
+        runtime = Runtime.start(settings)
+    except UnsafeSettings as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    app = create_app(runtime)
+    server = make_server(runtime, app)
+    _announce(runtime)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        runtime.close()
+        if ephemeral_dir is not None:
+            shutil.rmtree(ephemeral_dir, ignore_errors=True)
+    return 0
+
+
+def _announce(runtime) -> None:  # noqa: ANN001
+    settings = runtime.settings
+    if settings.mode is Mode.fixture:
+        print(json.dumps({
+            "event": "ready", "url": settings.api_url, "caBundle": str(runtime.pki.ca_bundle_path.resolve()),
+            "admin": {"username": settings.admin_username, "password": runtime.admin_password},
+            "simApi": f"{settings.api_url}/sim/v1", "dataDir": str(settings.data_dir.resolve()),
+            "managementApi": f"{settings.api_url}/edge/management/v1", "clientApi": f"{settings.api_url}/edge/client/v1",
+        }), flush=True)
+        return
+    if runtime.admin_password_generated:
+        password = f"{runtime.admin_password}  (generated; kept in {settings.data_dir / 'admin-password'})"
+    elif settings.admin_password is not None:
+        password = "(from ZITI_SIM_ADMIN_PASSWORD)"
+    else:
+        password = f"(in {settings.data_dir / 'admin-password'})"
+    print(
+        f"ziti-controller-sim ({settings.mode.value} mode) listening on {settings.api_url}\n"
+        f"  client API      {settings.api_url}/edge/client/v1\n"
+        f"  management API  {settings.api_url}/edge/management/v1\n"
+        + (f"  simulation API  {settings.api_url}/sim/v1\n" if settings.sim_enabled else "")
+        + f"  admin login     {settings.admin_username} / {password}\n"
+        f"  CA bundle       {runtime.pki.ca_bundle_path.resolve()}\n"
+        f"  database        {settings.resolved_database_url().split('@')[-1]}",
+        flush=True,
+    )

@@ -1,0 +1,117 @@
+"""Client enrollment (/enroll, /enroll/ott, /enroll/updb) and the management enrollment routes."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+
+from controller.api.deps import AdminSession, DbSession, ListPage, Now, RuntimeDep
+from controller.api.envelope import created, empty, listing, ok
+from controller.api.listing import paginate
+from controller.enrollments import repository, service
+from controller.enrollments.schemas import EnrollmentCreate, EnrollmentRefresh, OttEnrollRequest, UpdbCredentials
+from controller.errors import CouldNotParseBody, CouldNotValidate, UnsupportedMedia
+from controller.sim import journal
+from controller.store.models import Enrollment, Identity
+
+client = APIRouter()
+management = APIRouter()
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+@client.post(
+    "/enroll", operation_id="enroll",
+    summary="Enroll with a token: a raw PEM CSR body (text/plain, application/x-pem-file, application/pkcs10) or JSON",
+    openapi_extra={"requestBody": {"content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/x-pem-file": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "object"}},
+    }}},
+)
+def enroll(
+    request: Request, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep,
+    method: str | None = None, token: str | None = None,
+):
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body, csr_pem = {}, None
+    if content_type == "application/json":
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise CouldNotParseBody.with_reason("the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise CouldNotParseBody.with_reason("the body must be a JSON object")
+    elif raw:
+        accept = request.headers.get("accept", "")
+        if accept and "application/json" not in accept and "*/*" not in accept:
+            raise UnsupportedMedia()
+        csr_pem = raw
+    with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": method or ""}):
+        data = service.redeem(db, method=method, token=token, body=body, csr_pem=csr_pem, now=now,
+                              settings=runtime.settings, pki=runtime.pki)
+    return ok(data)
+
+
+@client.post("/enroll/ott", operation_id="enrollOtt", summary="Enroll with a one-time token and a CSR")
+def enroll_ott(body: OttEnrollRequest, db: DbSession, now: Now, runtime: RuntimeDep):
+    with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": "ott"}):
+        chain = service.enroll_ott(db, body.token, body.client_csr, method="ott", now=now, settings=runtime.settings, pki=runtime.pki)
+    return ok({"cert": chain})
+
+
+@client.post("/enroll/updb", operation_id="enrollUpdb", summary="Enroll a username and password")
+def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep):
+    try:
+        credentials = UpdbCredentials.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CouldNotValidate.for_field(".".join(map(str, first["loc"])) or "(root)", first["msg"]) from None
+    with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": "updb"}):
+        username = service.enroll_updb(db, token, credentials.username, credentials.password, method="updb", now=now)
+    return ok({"username": username})
+
+
+@management.get("/enrollments", operation_id="listEnrollments")
+def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
+    from sqlalchemy import select
+
+    rows, total = paginate(db, select(Enrollment), page, repository.FILTERABLE, Enrollment.created_at)
+    names = {i.id: i for i in db.query(Identity).filter(Identity.id.in_({r.identity_id for r in rows}))}
+    return listing([service.to_wire(r, names.get(r.identity_id)) for r in rows], limit=page.limit, offset=page.offset, total=total)
+
+
+@management.post("/enrollments", operation_id="createEnrollment", status_code=201)
+def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+    identity = db.get(Identity, body.identity_id)
+    if identity is None:
+        raise CouldNotValidate.for_field("identityId", "no identity with this id", body.identity_id)
+    enrollment = service.create(db, identity, body.method, now=now, expires_at=body.expires_at, settings=runtime.settings,
+                                pki=runtime.pki, username=body.username)
+    return created(enrollment.id, "enrollments")
+
+
+@management.get("/enrollments/{id}", operation_id="detailEnrollment")
+def detail_enrollment(id: str, db: DbSession, _admin: AdminSession):
+    enrollment = service.get(db, id)
+    return ok(service.to_wire(enrollment, db.get(Identity, enrollment.identity_id)))
+
+
+@management.delete("/enrollments/{id}", operation_id="deleteEnrollment")
+def delete_enrollment(id: str, db: DbSession, _admin: AdminSession):
+    db.delete(service.get(db, id))
+    return empty()
+
+
+@management.post("/enrollments/{id}/refresh", operation_id="refreshEnrollment", status_code=200)
+def refresh_enrollment(id: str, body: EnrollmentRefresh, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+    enrollment = service.refresh(db, service.get(db, id), now=now, expires_at=body.expires_at, settings=runtime.settings, pki=runtime.pki)
+    return created(enrollment.id, "enrollments", status=200)

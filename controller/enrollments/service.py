@@ -1,0 +1,212 @@
+"""Enrollments: creating them (with their JWT), and redeeming them (ott, updb) for an authenticator."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controller.api.render import base_entity, entity_ref, fmt_time
+from controller.enrollments import repository
+from controller.errors import (
+    CouldNotValidate, EnrollmentExists, EnrollmentExpired, EnrollmentIdentityAlreadyEnrolled, InvalidEnrollMethod,
+    InvalidEnrollmentToken, NotFound,
+)
+from controller.ids import new_id, new_token
+from controller.passwords import hash_password
+from controller.pki.certs import certs_pem, fingerprint, public_key_print
+from controller.pki.csr import parse_csr_pem
+from controller.pki.hierarchy import Pki
+from controller.pki.issuing import issue_client_cert
+from controller.pki.jwt import sign_jwt
+from controller.settings import Settings
+from controller.sim import journal
+from controller.store.models import Authenticator, Enrollment, Identity
+
+# The real controller turns an enrollment duration under 5 minutes into 180 minutes (a quirk).
+_FLOOR, _FLOOR_REPLACEMENT = timedelta(minutes=5), timedelta(minutes=180)
+IDENTITY_METHODS = ("ott", "ottca", "updb")
+
+
+def default_expiry(settings: Settings, now: datetime) -> datetime:
+    lifetime = settings.enrollment_lifetime
+    if settings.compat_enrollment_duration_floor and lifetime < _FLOOR:
+        lifetime = _FLOOR_REPLACEMENT
+    return now + lifetime
+
+
+def _jwt(enrollment: Enrollment, *, settings: Settings, pki: Pki) -> str:
+    claims: dict[str, Any] = {
+        "iss": settings.api_url,
+        "sub": enrollment.identity_id,
+        "aud": [""],
+        "exp": int(enrollment.expires_at.timestamp()),
+        "jti": enrollment.token,
+        "em": enrollment.method,
+        "ctrls": None,  # no control plane is simulated; the real claim may be null too
+    }
+    return sign_jwt(claims, key=pki.server_key, cert=pki.server_cert)
+
+
+def create(
+    db: Session, identity: Identity, method: str, *, now: datetime, expires_at: datetime | None, settings: Settings,
+    pki: Pki, username: str | None = None,
+) -> Enrollment:
+    if method not in IDENTITY_METHODS:
+        raise CouldNotValidate.for_field("method", f"must be one of {', '.join(IDENTITY_METHODS)}", method)
+    if method == "ottca":
+        raise CouldNotValidate.for_field("caId", "no certificate authority with this id (third-party CAs are not simulated)")
+    if method == "updb" and not username:
+        raise CouldNotValidate.for_field("username", "username is required for updb enrollments")
+    expires_at = expires_at or default_expiry(settings, now)
+    if expires_at <= now:
+        raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
+    if repository.for_identity_method(db, identity.id, method) is not None:
+        raise EnrollmentExists()
+    enrollment = Enrollment(
+        id=new_id(), identity_id=identity.id, method=method, token=new_token(), expires_at=expires_at, username=username,
+        jwt="", created_at=now, updated_at=now,
+    )
+    enrollment.jwt = _jwt(enrollment, settings=settings, pki=pki)
+    db.add(enrollment)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise EnrollmentExists() from None
+    return enrollment
+
+
+def refresh(db: Session, enrollment: Enrollment, *, now: datetime, expires_at: datetime, settings: Settings, pki: Pki) -> Enrollment:
+    if expires_at <= now:
+        raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
+    enrollment.token = new_token()
+    enrollment.expires_at = expires_at
+    enrollment.updated_at = now
+    enrollment.jwt = _jwt(enrollment, settings=settings, pki=pki)
+    return enrollment
+
+
+def _redeemable(db: Session, token: str | None, method: str | None, *, now: datetime) -> tuple[Enrollment, Identity]:
+    """Token lookup, then the method check, then expiry: the real order."""
+    enrollment = repository.by_token_for_update(db, token) if token else None
+    if enrollment is None:
+        raise InvalidEnrollmentToken()
+    identity = db.get(Identity, enrollment.identity_id)
+    if identity is None:
+        raise InvalidEnrollmentToken()
+    if method and method != enrollment.method:
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": method})
+    if enrollment.expires_at <= now:
+        raise EnrollmentExpired()
+    return enrollment, identity
+
+
+def enroll_ott(
+    db: Session, token: str | None, csr_pem: str | bytes | None, *, method: str | None, now: datetime, settings: Settings, pki: Pki,
+) -> str:
+    """Redeem an OTT token for a certificate: the enrollment is replaced by a cert authenticator in this one
+    transaction. Returns the chain PEM (leaf + intermediates, no root)."""
+    enrollment, identity = _redeemable(db, token, method, now=now)
+    if enrollment.method != "ott":
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": "ott"})
+    csr = parse_csr_pem(csr_pem or "", strict_trailing_data=settings.compat_strict_csr_trailing_data)
+    leaf = issue_client_cert(
+        signer=pki.signer, public_key=csr.public_key(), subject=csr.subject,
+        sans=[x509.UniformResourceIdentifier(pki.spiffe_identity_uri(identity.id))],
+        now=now, lifetime=settings.identity_cert_lifetime, compat_ec_key_encipherment=settings.compat_ec_key_encipherment,
+    )
+    chain = certs_pem(pki.chain_minus_root(leaf))
+    _replace_with_authenticator(db, enrollment, Authenticator(
+        id=new_id(), identity_id=identity.id, method="cert", cert_pem=chain, fingerprint=fingerprint(leaf),
+        public_key_print=public_key_print(leaf), is_issued_by_network=True, created_at=now, updated_at=now, tags={},
+    ))
+    journal.record(db, kind="enroll", at=now, identity_id=identity.id, new_fingerprint=fingerprint(leaf), detail={"method": "ott"})
+    return chain
+
+
+def enroll_updb(
+    db: Session, token: str | None, username: str | None, password: str, *, method: str | None, now: datetime,
+) -> str:
+    enrollment, identity = _redeemable(db, token, method, now=now)
+    if enrollment.method != "updb":
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": "updb"})
+    username = enrollment.username or username
+    if not username:
+        raise CouldNotValidate.for_field("username", "username is required")
+    _replace_with_authenticator(db, enrollment, Authenticator(
+        id=new_id(), identity_id=identity.id, method="updb", username=username, password_hash=hash_password(password),
+        created_at=now, updated_at=now, tags={},
+    ))
+    journal.record(db, kind="enroll", at=now, identity_id=identity.id, detail={"method": "updb", "username": username})
+    return username
+
+
+def _replace_with_authenticator(db: Session, enrollment: Enrollment, authenticator: Authenticator) -> None:
+    db.delete(enrollment)
+    db.add(authenticator)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise EnrollmentIdentityAlreadyEnrolled() from None
+
+
+def get(db: Session, enrollment_id: str) -> Enrollment:
+    enrollment = db.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        raise NotFound(cause={"field": "id", "reason": "not found", "value": enrollment_id})
+    return enrollment
+
+
+def to_wire(enrollment: Enrollment, identity: Identity | None) -> dict[str, Any]:
+    return {
+        **base_entity(enrollment, "enrollments"),
+        "method": enrollment.method,
+        "token": enrollment.token,
+        "jwt": enrollment.jwt,
+        "expiresAt": fmt_time(enrollment.expires_at),
+        "identityId": enrollment.identity_id,
+        "identity": entity_ref("identities", enrollment.identity_id, identity.name if identity else None),
+        "username": enrollment.username,
+        "caId": None,
+    }
+
+
+def to_identity_summary(enrollment: Enrollment) -> dict[str, Any]:
+    return {"id": enrollment.id, "token": enrollment.token, "jwt": enrollment.jwt, "expiresAt": fmt_time(enrollment.expires_at)}
+
+
+PEM_BODY_TYPES = ("text/plain", "application/x-pem-file", "application/pkcs10", "application/pkcs7")
+
+
+def redeem(
+    db: Session, *, method: str | None, token: str | None, body: dict[str, Any], csr_pem: bytes | None,
+    now: datetime, settings: Settings, pki: Pki,
+) -> dict[str, Any]:
+    """The generic POST /enroll: the method comes from the query or, when absent, from the token's
+    enrollment. Returns the answer's `data`."""
+    if method == "ca":
+        # Third-party CAs are not simulated, so none is ever valid for auto-enrollment.
+        raise EnrollmentNoValidCas()
+    if method not in (None, "", "ott", "updb", "ottca", "erott", "trott"):
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": "unknown enrollment method", "value": method})
+    if not method:
+        enrollment = repository.by_token_for_update(db, token) if token else None
+        if enrollment is None:
+            raise InvalidEnrollmentToken()
+        method = enrollment.method
+    if method == "ott":
+        csr = csr_pem if csr_pem is not None else body.get("clientCsr")
+        return {"cert": enroll_ott(db, token, csr, method="ott", now=now, settings=settings, pki=pki)}
+    if method == "updb":
+        password = body.get("password")
+        if not isinstance(password, str) or not password:
+            _redeemable(db, token, "updb", now=now)  # token problems are reported first
+            raise CouldNotValidate.for_field("password", "password is required")
+        username = enroll_updb(db, token, body.get("username"), password, method="updb", now=now)
+        return {"username": username}
+    # ottca, erott, trott: the token must name an enrollment of that method, and none can exist here.
+    _redeemable(db, token, method, now=now)
+    raise InvalidEnrollMethod(cause={"field": "method", "reason": f"{method} enrollment is not simulated", "value": method})

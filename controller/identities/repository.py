@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controller.store.models import Authenticator, Enrollment, Identity
+
+FILTERABLE = {"id": Identity.id, "name": Identity.name, "isAdmin": Identity.is_admin, "type": Identity.type_id, "externalId": Identity.external_id}
+
+
+def get(db: Session, identity_id: str) -> Identity | None:
+    return db.get(Identity, identity_id)
+
+
+def by_name(db: Session, name: str) -> Identity | None:
+    return db.scalars(select(Identity).where(Identity.name == name)).one_or_none()
+
+
+def default_admin(db: Session) -> Identity | None:
+    return db.scalars(select(Identity).where(Identity.is_default_admin.is_(True))).first()
+
+
+def authenticators_of(db: Session, identity_ids: list[str]) -> dict[str, list[Authenticator]]:
+    result: dict[str, list[Authenticator]] = {i: [] for i in identity_ids}
+    for row in db.scalars(select(Authenticator).where(Authenticator.identity_id.in_(identity_ids))):
+        result[row.identity_id].append(row)
+    return result
+
+
+def enrollments_of(db: Session, identity_ids: list[str]) -> dict[str, list[Enrollment]]:
+    result: dict[str, list[Enrollment]] = {i: [] for i in identity_ids}
+    for row in db.scalars(select(Enrollment).where(Enrollment.identity_id.in_(identity_ids))):
+        result[row.identity_id].append(row)
+    return result

@@ -1,0 +1,48 @@
+"""CSR parsing and policy: what the controller accepts before it signs anything."""
+
+from __future__ import annotations
+
+import re
+
+from cryptography import x509
+
+from controller.errors import CouldNotProcessCsr
+from controller.pki.issuing import is_supported_public_key
+from controller.pki.keys import describe_public_key
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.+?)\r?\n-----END \1-----(\r?\n)?", re.DOTALL)
+
+
+def parse_csr_pem(text: str | bytes, *, strict_trailing_data: bool = False) -> x509.CertificateSigningRequest:
+    """Parse one PEM CSR and apply the policy: the signature must verify, and the key must be EC P-256,
+    P-384, P-521 or RSA >= 2048. Any failure is 400 COULD_NOT_PROCESS_CSR with the reason as its cause.
+
+    The real parser rejects any byte after the first PEM block (so two trailing newlines fail);
+    `strict_trailing_data` reproduces that, otherwise trailing whitespace is tolerated.
+    The block type is not checked (NEW CERTIFICATE REQUEST is accepted), as in the real controller.
+    """
+    data = text.encode() if isinstance(text, str) else text
+    if not data.strip():
+        raise CouldNotProcessCsr.with_reason("csr is empty")
+    match = _PEM_BLOCK.search(data)
+    if match is None:
+        raise CouldNotProcessCsr.with_reason("could not decode csr: no PEM block found")
+    rest = data[match.end():]
+    if (rest if strict_trailing_data else rest.strip()):
+        raise CouldNotProcessCsr.with_reason("unexpected PEM blocks at end of CSR")
+    body = b"-----BEGIN CERTIFICATE REQUEST-----\n" + match.group(2) + b"\n-----END CERTIFICATE REQUEST-----\n"
+    try:
+        csr = x509.load_pem_x509_csr(body)
+    except ValueError as exc:
+        raise CouldNotProcessCsr.with_reason(f"could not parse csr: {exc}") from None
+    try:
+        public_key = csr.public_key()
+    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
+        raise CouldNotProcessCsr.with_reason(f"unsupported CSR public key: {exc}") from None
+    if not is_supported_public_key(public_key):
+        raise CouldNotProcessCsr.with_reason(
+            f"unsupported CSR key {describe_public_key(public_key)}: use EC P-256, P-384, P-521 or RSA of at least 2048 bits"
+        )
+    if not csr.is_signature_valid:
+        raise CouldNotProcessCsr.with_reason("CSR signature validation failed: signature does not verify with the CSR's public key")
+    return csr

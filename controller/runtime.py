@@ -1,0 +1,102 @@
+"""Everything a running controller holds: settings, database, PKI, and the TLS trust store.
+
+Built once at start (`Runtime.start`) and shared by the API through `app.state.runtime`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.pki.hierarchy import Pki, load_or_create
+from controller.pki.keys import write_private_file
+from controller.settings import Mode, Settings
+from controller.sim.clock import wall_clock
+from controller.store.db import current_revision, head_revision, make_engine, make_session_factory, migrate
+
+log = logging.getLogger("controller")
+
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME: expiry is judged by the controller's own clock and policy.
+X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+WELL_KNOWN_PASSWORDS = {"admin", "password", "changeme", "ziti", "secret", "admin123", "12345678"}
+
+
+class UnsafeSettings(Exception):
+    pass
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    pki: Pki
+    admin_password: str
+    admin_password_generated: bool
+    instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def start(cls, settings: Settings) -> "Runtime":
+        if settings.mode is Mode.lab:
+            _refuse_unsafe_lab_settings(settings)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        pki = load_or_create(
+            settings.data_dir / "pki", ca_key_type=settings.ca_key_type, server_key_type=settings.server_key_type,
+            advertised_host=settings.advertised_host, trust_domain=settings.trust_domain, now=wall_clock(),
+        )
+        engine = make_engine(settings.resolved_database_url())
+        if current_revision(engine) != head_revision():
+            migrate(engine)
+        password, generated = _admin_password(settings)
+        runtime = cls(settings, engine, make_session_factory(engine), pki, password, generated)
+        from controller.identities.service import ensure_default_admin
+
+        with runtime.sessions.begin() as db:
+            ensure_default_admin(db, settings.admin_username, password)
+        return runtime
+
+    def server_ssl_context(self) -> ssl.SSLContext:
+        """Requests a client certificate but does not require one, and ignores certificate time at the
+        handshake; the trust store is the edge CA bundle, so the identity check happens in code."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        directory = self.pki.directory
+        context.load_cert_chain(directory / "server.cert.pem", directory / "server.key.pem")
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
+        context.load_verify_locations(cafile=str(self.pki.ca_bundle_path))
+        return context
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _admin_password(settings: Settings) -> tuple[str, bool]:
+    """The configured password, else the one generated on first start and kept in the data directory (0600)."""
+    if settings.admin_password is not None:
+        return settings.admin_password.get_secret_value(), False
+    path: Path = settings.data_dir / "admin-password"
+    if path.exists():
+        return path.read_text().strip(), False
+    password = secrets.token_urlsafe(18)
+    write_private_file(path, password.encode() + b"\n")
+    return password, True
+
+
+def _refuse_unsafe_lab_settings(settings: Settings) -> None:
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    if password is not None and (password.lower() in WELL_KNOWN_PASSWORDS or len(password) < 12):
+        raise UnsafeSettings(
+            "lab mode refuses a well-known or short admin password (under 12 characters); "
+            "unset ZITI_SIM_ADMIN_PASSWORD to have a strong one generated"
+        )
+    if settings.database_url is None:
+        log.warning("lab mode on SQLite: fine for one replica; use PostgreSQL to run several")

@@ -1,0 +1,1 @@
+"""Serving the app over mutual TLS with uvicorn."""

@@ -1,0 +1,71 @@
+"""Starting uvicorn with our TLS context and protocol, in the foreground or on a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from controller.runtime import Runtime
+from controller.server.protocol import DEFAULT_PROTOCOL
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before starting, so that port 0 gives an ephemeral port we can advertise."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        http=DEFAULT_PROTOCOL,
+        ssl_context_factory=lambda _config, _default: runtime.server_ssl_context(),
+        lifespan="off",
+        log_level=runtime.settings.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+class BackgroundServer:
+    """A controller serving on its own thread and event loop: what the pytest plugin and tests use."""
+
+    def __init__(self, runtime: Runtime, app: Any, sock: socket.socket):
+        self.runtime, self.sock = runtime, sock
+        self.server = make_server(runtime, app)
+        self.thread = threading.Thread(target=self._run, name="ziti-controller-sim", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve(sockets=[self.sock]))
+        except BaseException as exc:  # pragma: no cover - surfaced by start()
+            self._error = exc
+
+    def start(self, timeout: float = 10.0) -> "BackgroundServer":
+        self.thread.start()
+        deadline = timeout
+        while not self.server.started:
+            if self._error is not None or not self.thread.is_alive():
+                raise RuntimeError(f"controller failed to start: {self._error!r}")
+            self.thread.join(0.002)
+            deadline -= 0.002
+            if deadline <= 0:
+                raise TimeoutError("controller did not start in time")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()

@@ -1,0 +1,102 @@
+"""The one settings object. Every field can come from the environment with the prefix ZITI_SIM_."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from controller.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+
+
+class Mode(str, enum.Enum):
+    mock = "mock"  # local mock controller: sim API on, persistent data directory
+    fixture = "fixture"  # test fixture: sim API on, ephemeral data directory, JSON ready line
+    lab = "lab"  # staging: sim API off, unsafe defaults refused
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZITI_SIM_", extra="ignore")
+
+    mode: Mode = Mode.mock
+    data_dir: Path = Path("ziti-sim-data")
+    address: str = Field("127.0.0.1:1280", description="advertised host:port (JWT iss, /version); also bound unless `bind` is set")
+    bind: str | None = Field(None, description="host:port to bind when it differs from the advertised address")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the data directory")
+
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+
+    ca_key_type: str = "ec-p256"
+    server_key_type: str = "ec-p256"
+    trust_domain: str | None = None
+
+    identity_cert_lifetime: Duration = timedelta(days=365)
+    enrollment_lifetime: Duration = timedelta(minutes=180)
+    session_timeout: Duration = timedelta(minutes=30)
+    allow_expired_certs: bool = True
+
+    # Bug-compatible switches (off by default; see README "Faithfulness").
+    compat_ec_key_encipherment: bool = False
+    compat_strict_csr_trailing_data: bool = False
+    compat_enrollment_duration_floor: bool = False
+    compat_duplicate_key_roll_header: bool = True
+
+    log_level: str = "info"
+
+    @field_validator("ca_key_type", "server_key_type")
+    @classmethod
+    def _known_key_type(cls, value: str) -> str:
+        if value not in KEY_TYPES:
+            raise ValueError(f"unsupported key type {value!r}; choose one of {', '.join(KEY_TYPES)}")
+        return value
+
+    @field_validator("address", "bind")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value)
+        return value
+
+    @property
+    def advertised_host(self) -> str:
+        return split_host_port(self.address)[0]
+
+    @property
+    def advertised_port(self) -> int:
+        return split_host_port(self.address)[1]
+
+    @property
+    def bind_address(self) -> tuple[str, int]:
+        return split_host_port(self.bind or self.address)
+
+    @property
+    def api_url(self) -> str:
+        host, port = split_host_port(self.address)
+        return f"https://{format_host(host)}:{port}"
+
+    @property
+    def sim_enabled(self) -> bool:
+        return self.mode is not Mode.lab
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'controller.db').resolve()}"
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,1 @@
+"""What only a simulator has: the movable clock, fault rules, the event journal, reset and snapshots."""

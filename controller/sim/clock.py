@@ -1,0 +1,98 @@
+"""The one clock every time-dependent decision reads.
+
+It lives in the database (table sim_clock, one row) so that every replica sees the same time:
+now = frozen_at when frozen, else wall clock + offset. Nothing else in the controller reads the wall clock
+for a decision (the TLS server certificate's validity is the one exception: real clients judge it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controller.store.models import SimClock
+
+
+def wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClockState:
+    now: datetime
+    offset: timedelta
+    frozen: bool
+
+
+def _row(db: Session, *, for_update: bool = False) -> SimClock:
+    stmt = select(SimClock).where(SimClock.id == 1)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.scalars(stmt).one_or_none()
+    if row is None:  # a database restored from elsewhere without the seed row
+        row = SimClock(id=1, offset_us=0)
+        db.add(row)
+        db.flush()
+    return row
+
+
+def _state(row: SimClock) -> ClockState:
+    offset = timedelta(microseconds=row.offset_us)
+    if row.frozen_at is not None:
+        return ClockState(now=row.frozen_at, offset=row.frozen_at - wall_clock(), frozen=True)
+    return ClockState(now=wall_clock() + offset, offset=offset, frozen=False)
+
+
+def now(db: Session) -> datetime:
+    return _state(_row(db)).now
+
+
+def state(db: Session) -> ClockState:
+    return _state(_row(db))
+
+
+def set_time(db: Session, when: datetime) -> ClockState:
+    row = _row(db, for_update=True)
+    if row.frozen_at is not None:
+        row.frozen_at = when
+    else:
+        row.offset_us = _micros(when - wall_clock())
+    return _state(row)
+
+
+def advance(db: Session, by: timedelta) -> ClockState:
+    row = _row(db, for_update=True)
+    if row.frozen_at is not None:
+        row.frozen_at = row.frozen_at + by
+    else:
+        row.offset_us += _micros(by)
+    return _state(row)
+
+
+def freeze(db: Session) -> ClockState:
+    row = _row(db, for_update=True)
+    if row.frozen_at is None:
+        row.frozen_at = wall_clock() + timedelta(microseconds=row.offset_us)
+    return _state(row)
+
+
+def unfreeze(db: Session) -> ClockState:
+    """Let time run again from where it stood: the offset becomes the frozen moment minus the wall clock."""
+    row = _row(db, for_update=True)
+    if row.frozen_at is not None:
+        row.offset_us = _micros(row.frozen_at - wall_clock())
+        row.frozen_at = None
+    return _state(row)
+
+
+def reset(db: Session) -> ClockState:
+    row = _row(db, for_update=True)
+    row.offset_us, row.frozen_at = 0, None
+    return _state(row)
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds

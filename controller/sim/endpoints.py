@@ -1,0 +1,211 @@
+"""/sim/v1: the simulation API (admin only; off in lab mode)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
+from controller.api.envelope import created, empty, ok
+from controller.api.render import fmt_time
+from controller.durations import parse_duration
+from controller.errors import CouldNotValidate, NotFound
+from controller.ids import new_id
+from controller.sim import clock, journal, state
+from controller.store.models import SimFaultRule, SimSnapshot
+
+router = APIRouter()
+
+
+def _clock_wire(s: clock.ClockState) -> dict[str, Any]:
+    return {"now": fmt_time(s.now), "offsetSeconds": round(s.offset.total_seconds(), 3), "frozen": s.frozen}
+
+
+class ClockSet(BaseModel):
+    now: AwareDatetime | None = None
+    frozen: bool | None = None
+
+
+class ClockAdvance(BaseModel):
+    by: str | float = Field(description="seconds, or a duration such as '10s', '5m', '8d'")
+
+    @field_validator("by")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+
+@router.get("/clock", operation_id="simGetClock", summary="The simulated time")
+def get_clock(db: DbSession, _admin: AdminSession):
+    return ok(_clock_wire(clock.state(db)))
+
+
+@router.put("/clock", operation_id="simSetClock", summary="Set the time and/or freeze or unfreeze it")
+def set_clock(body: ClockSet, db: DbSession, _admin: AdminSession):
+    if body.frozen is True:
+        clock.freeze(db)
+    if body.now is not None:
+        clock.set_time(db, body.now)
+    if body.frozen is False:
+        clock.unfreeze(db)
+    return ok(_clock_wire(clock.state(db)))
+
+
+@router.post("/clock/advance", operation_id="simAdvanceClock", summary="Move the time forward (or back, with a negative duration)")
+def advance_clock(body: ClockAdvance, db: DbSession, _admin: AdminSession):
+    return ok(_clock_wire(clock.advance(db, parse_duration(body.by))))
+
+
+@router.post("/clock/freeze", operation_id="simFreezeClock")
+def freeze_clock(db: DbSession, _admin: AdminSession):
+    return ok(_clock_wire(clock.freeze(db)))
+
+
+@router.post("/clock/unfreeze", operation_id="simUnfreezeClock")
+def unfreeze_clock(db: DbSession, _admin: AdminSession):
+    return ok(_clock_wire(clock.unfreeze(db)))
+
+
+@router.post("/clock/reset", operation_id="simResetClock", summary="Back to the wall clock, running")
+def reset_clock(db: DbSession, _admin: AdminSession):
+    return ok(_clock_wire(clock.reset(db)))
+
+
+class FaultCreate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    method: str = "*"
+    path: str = Field(description="glob over the request path, e.g. '*/authenticators/*/extend'")
+    identity_id: str | None = Field(None, alias="identityId")
+    status: int | None = Field(None, ge=400, le=599)
+    code: str | None = None
+    message: str | None = None
+    delay_ms: int = Field(0, alias="delayMs", ge=0, le=600_000)
+    drop_connection: bool = Field(False, alias="dropConnection")
+    probability: float = Field(1.0, ge=0.0, le=1.0)
+    times: int | None = Field(None, ge=1, description="fire for the next N matching requests only")
+    seed: int = 0
+
+
+def _fault_wire(rule: SimFaultRule) -> dict[str, Any]:
+    return {
+        "id": rule.id, "method": rule.method, "path": rule.path_pattern, "identityId": rule.identity_id,
+        "status": rule.status, "code": rule.code, "message": rule.message, "delayMs": rule.delay_ms,
+        "dropConnection": rule.drop_connection, "probability": rule.probability, "remaining": rule.remaining,
+        "seed": rule.seed, "matched": rule.matched, "fired": rule.fired, "createdAt": fmt_time(rule.created_at),
+    }
+
+
+@router.get("/faults", operation_id="simListFaults")
+def list_faults(db: DbSession, _admin: AdminSession):
+    rules = db.scalars(select(SimFaultRule).order_by(SimFaultRule.created_at, SimFaultRule.id)).all()
+    return ok([_fault_wire(r) for r in rules])
+
+
+@router.post("/faults", operation_id="simCreateFault", status_code=201)
+def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSession):
+    if not (body.status or body.delay_ms or body.drop_connection):
+        raise CouldNotValidate.for_field("status", "a fault needs a status, a delayMs or dropConnection")
+    rule = SimFaultRule(
+        id=new_id(), method=body.method.upper(), path_pattern=body.path, identity_id=body.identity_id, status=body.status,
+        code=body.code, message=body.message, delay_ms=body.delay_ms, drop_connection=body.drop_connection,
+        probability=body.probability, remaining=body.times, seed=body.seed, matched=0, fired=0, created_at=now,
+    )
+    db.add(rule)
+    return created(rule.id, "faults")
+
+
+@router.get("/faults/{id}", operation_id="simDetailFault")
+def detail_fault(id: str, db: DbSession, _admin: AdminSession):
+    rule = db.get(SimFaultRule, id)
+    if rule is None:
+        raise NotFound()
+    return ok(_fault_wire(rule))
+
+
+@router.delete("/faults/{id}", operation_id="simDeleteFault")
+def delete_fault(id: str, db: DbSession, _admin: AdminSession):
+    rule = db.get(SimFaultRule, id)
+    if rule is None:
+        raise NotFound()
+    db.delete(rule)
+    return empty()
+
+
+@router.delete("/faults", operation_id="simDeleteAllFaults")
+def delete_all_faults(db: DbSession, _admin: AdminSession):
+    for rule in db.scalars(select(SimFaultRule)):
+        db.delete(rule)
+    return empty()
+
+
+EventFilters = dict[str, Any]
+
+
+def _event_filters(
+    kind: Annotated[str | None, Query()] = None,
+    identity_id: Annotated[str | None, Query(alias="identityId")] = None,
+    outcome: Annotated[str | None, Query()] = None,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> EventFilters:
+    return {"kind": kind, "identity_id": identity_id, "outcome": outcome, "after_seq": after_seq, "limit": limit}
+
+
+@router.get("/events", operation_id="simListEvents", summary="The event journal, oldest first")
+def list_events(db: DbSession, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)]):
+    events = journal.query(db, **filters)
+    return ok([journal.to_wire(e) for e in events])
+
+
+@router.get("/events/wait", operation_id="simWaitEvents",
+            summary="Long-poll until an event matches (or the timeout passes: then the list is empty)")
+async def wait_events(
+    runtime: RuntimeDep, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)],
+    timeout: Annotated[float, Query(ge=0, le=60)] = 10.0,
+):
+    events = await anyio.to_thread.run_sync(lambda: journal.wait_for(runtime.sessions, timeout=timeout, **filters))
+    return ok([journal.to_wire(e) for e in events])
+
+
+@router.post("/reset", operation_id="simReset", summary="Back to a clean network: same PKI and admin, clock on the wall time")
+def reset(db: DbSession, _admin: AdminSession):
+    state.reset(db)
+    return empty()
+
+
+class SnapshotCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+
+
+@router.get("/snapshots", operation_id="simListSnapshots")
+def list_snapshots(db: DbSession, _admin: AdminSession):
+    rows = db.scalars(select(SimSnapshot).order_by(SimSnapshot.name)).all()
+    return ok([{"name": r.name, "createdAt": fmt_time(r.created_at)} for r in rows])
+
+
+@router.post("/snapshots", operation_id="simCreateSnapshot", status_code=201)
+def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: AdminSession):
+    state.snapshot(db, body.name, now=now)
+    return created(body.name, "snapshots")
+
+
+@router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot")
+def restore_snapshot(name: str, db: DbSession, _admin: AdminSession):
+    state.restore(db, name)
+    return empty()
+
+
+@router.delete("/snapshots/{name}", operation_id="simDeleteSnapshot")
+def delete_snapshot(name: str, db: DbSession, _admin: AdminSession):
+    snap = db.get(SimSnapshot, name)
+    if snap is None:
+        raise NotFound()
+    db.delete(snap)
+    return empty()
+
+

@@ -1,0 +1,109 @@
+"""Fault rules: make the controller fail on purpose, reproducibly.
+
+A rule matches on method and a glob over the request path (plus, optionally, the identity behind the
+`zt-session`). When it fires it can delay, answer with a status and error code in the real envelope,
+or drop the connection. `probability` decides with a generator seeded by (seed, match number), so a run
+is reproducible; `remaining` fires only for the next N matching requests. Rules live in the database
+so that every replica applies them; /sim/v1 itself is never faulted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from controller.api.envelope import error_body
+from controller.errors import ApiError
+from controller.store.models import ApiSession, SimFaultRule
+
+SIM_PATH_PREFIX = "/sim/"
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule_id: str
+    status: int | None
+    code: str | None
+    message: str | None
+    delay_ms: int
+    drop_connection: bool
+
+
+def _matches(rule: SimFaultRule, method: str, path: str) -> bool:
+    return rule.method in ("*", method) and fnmatch.fnmatchcase(path, rule.path_pattern)
+
+
+def decide(db: Session, method: str, path: str, session_token: str | None) -> Firing | None:
+    """Find the first rule that matches and fires; count the match and the firing in this transaction."""
+    rules = [r for r in db.scalars(select(SimFaultRule).order_by(SimFaultRule.created_at, SimFaultRule.id)) if _matches(r, method, path)]
+    if not rules:
+        return None
+    identity_id = None
+    if any(r.identity_id for r in rules) and session_token:
+        identity_id = db.scalar(select(ApiSession.identity_id).where(ApiSession.token == session_token))
+    for rule in rules:
+        if rule.identity_id and rule.identity_id != identity_id:
+            continue
+        # Count atomically, so replicas and concurrent requests agree on the match number.
+        matched = db.execute(
+            update(SimFaultRule).where(SimFaultRule.id == rule.id).values(matched=SimFaultRule.matched + 1)
+            .returning(SimFaultRule.matched)
+        ).scalar_one()
+        if rule.probability < 1.0 and random.Random(f"{rule.seed}:{matched}").random() >= rule.probability:
+            continue
+        if rule.remaining is not None:
+            taken = db.execute(
+                update(SimFaultRule).where(SimFaultRule.id == rule.id, SimFaultRule.remaining > 0)
+                .values(remaining=SimFaultRule.remaining - 1, fired=SimFaultRule.fired + 1).returning(SimFaultRule.id)
+            ).scalar_one_or_none()
+            if taken is None:
+                continue
+        else:
+            db.execute(update(SimFaultRule).where(SimFaultRule.id == rule.id).values(fired=SimFaultRule.fired + 1))
+        return Firing(rule.id, rule.status, rule.code, rule.message, rule.delay_ms, rule.drop_connection)
+    return None
+
+
+class FaultInjectionMiddleware:
+    def __init__(self, app: Any, runtime: Any):
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(SIM_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        token = next((v.decode() for k, v in scope["headers"] if k == b"zt-session"), None)
+        firing = await anyio.to_thread.run_sync(_decide_in_transaction, self.runtime, scope["method"], scope["path"], token)
+        if firing is None:
+            await self.app(scope, receive, send)
+            return
+        if firing.delay_ms:
+            await asyncio.sleep(firing.delay_ms / 1000)
+        if firing.drop_connection:
+            abort = scope.get("extensions", {}).get("ziti.abort")
+            if abort is not None:
+                abort()
+                return
+        if firing.status:
+            error = ApiError(firing.message or f"fault injected by rule {firing.rule_id}", status=firing.status)
+            error.code = firing.code or "SIMULATED_FAULT"
+            body = json.dumps(error_body(error)).encode()
+            await send({"type": "http.response.start", "status": firing.status,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _decide_in_transaction(runtime: Any, method: str, path: str, token: str | None) -> Firing | None:
+    with runtime.sessions.begin() as db:
+        return decide(db, method, path, token)

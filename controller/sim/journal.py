@@ -1,0 +1,100 @@
+"""The event journal: enrollments, logins, extensions, verifications, request-extend and re-enroll, each
+with time (simulated), identity, authenticator, fingerprints and outcome. Tests list it or wait on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.errors import ApiError
+from controller.store.models import SimEvent
+
+KINDS = ("enroll", "authenticate", "extend", "extend-verify", "request-extend", "re-enroll")
+
+
+def record(
+    db: Session, *, kind: str, at: datetime, outcome: str = "success", identity_id: str | None = None,
+    authenticator_id: str | None = None, old_fingerprint: str | None = None, new_fingerprint: str | None = None,
+    error_code: str | None = None, detail: dict[str, Any] | None = None,
+) -> None:
+    db.add(SimEvent(
+        kind=kind, at=at, outcome=outcome, identity_id=identity_id, authenticator_id=authenticator_id,
+        old_fingerprint=old_fingerprint, new_fingerprint=new_fingerprint, error_code=error_code, detail=detail or {},
+    ))
+
+
+@dataclass
+class Operation:
+    """What is known about an operation so far; a failure is journaled with whatever was filled in."""
+
+    kind: str
+    identity_id: str | None = None
+    authenticator_id: str | None = None
+    old_fingerprint: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def failures_recorded(sessions: sessionmaker[Session], db: Session, kind: str, **known: Any) -> Iterator[Operation]:
+    """Journal a failed operation in its own transaction: the request's transaction is rolled back."""
+    op = Operation(kind=kind, **known)
+    try:
+        yield op
+    except ApiError as error:
+        from controller.sim import clock
+
+        with sessions.begin() as own:
+            record(
+                own, kind=kind, at=clock.now(own), outcome="failure", identity_id=op.identity_id,
+                authenticator_id=op.authenticator_id, old_fingerprint=op.old_fingerprint, error_code=error.code,
+                detail={**op.detail, "status": error.status, "message": error.message},
+            )
+        raise
+
+
+def to_wire(event: SimEvent) -> dict[str, Any]:
+    from controller.api.render import fmt_time
+
+    return {
+        "seq": event.seq, "at": fmt_time(event.at), "kind": event.kind, "outcome": event.outcome,
+        "identityId": event.identity_id, "authenticatorId": event.authenticator_id,
+        "oldFingerprint": event.old_fingerprint, "newFingerprint": event.new_fingerprint,
+        "errorCode": event.error_code, "detail": event.detail,
+    }
+
+
+def query(
+    db: Session, *, kind: str | None = None, identity_id: str | None = None, outcome: str | None = None,
+    after_seq: int = 0, limit: int = 500,
+) -> list[SimEvent]:
+    stmt = select(SimEvent).where(SimEvent.seq > after_seq)
+    if kind:
+        stmt = stmt.where(SimEvent.kind == kind)
+    if identity_id:
+        stmt = stmt.where(SimEvent.identity_id == identity_id)
+    if outcome:
+        stmt = stmt.where(SimEvent.outcome == outcome)
+    return list(db.scalars(stmt.order_by(SimEvent.seq).limit(limit)))
+
+
+def last_seq(db: Session) -> int:
+    return db.scalar(select(func.max(SimEvent.seq))) or 0
+
+
+def wait_for(sessions: sessionmaker[Session], *, timeout: float, poll: float = 0.02, **filters: Any) -> list[SimEvent]:
+    """Long-poll: return as soon as at least one event matches (polling the database, so an event recorded
+    by any replica counts), or an empty list after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sessions() as db:
+            events = query(db, **filters)
+        if events or time.monotonic() >= deadline:
+            return events
+        time.sleep(poll)

@@ -1,0 +1,98 @@
+"""Reset and snapshot/restore of the network's state. The PKI, the default admin and the admin's API
+sessions are kept, so the test that asks keeps its login."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, inspect, select
+from sqlalchemy.orm import Session
+
+from controller.errors import NotFound
+from controller.sim import clock
+from controller.store.models import ApiSession, Authenticator, Enrollment, Identity, STATE_TABLES, SimClock, SimEvent, SimSnapshot
+
+
+# The journal is a log, not state: a snapshot does not carry it, and restoring one clears it.
+SNAPSHOT_TABLES = [m for m in STATE_TABLES if m is not SimEvent]
+
+
+def _admin_id(db: Session) -> str | None:
+    return db.scalar(select(Identity.id).where(Identity.is_default_admin.is_(True)))
+
+
+def _clear(db: Session, admin_id: str | None) -> None:
+    """Delete everything but the default admin (its identity, authenticators and sessions), children first."""
+    for model in reversed(STATE_TABLES):
+        stmt = delete(model)
+        if admin_id is not None:
+            if model is Identity:
+                stmt = stmt.where(Identity.id != admin_id)
+            elif model in (Authenticator, Enrollment, ApiSession):
+                stmt = stmt.where(model.identity_id != admin_id)
+        db.execute(stmt)
+
+
+def reset(db: Session) -> None:
+    _clear(db, _admin_id(db))
+    clock.reset(db)
+
+
+def _row_to_json(row: Any) -> dict[str, Any]:
+    values = {}
+    for attr in inspect(row).mapper.column_attrs:
+        value = getattr(row, attr.key)
+        values[attr.key] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def _row_from_json(model: Any, values: dict[str, Any]) -> Any:
+    mapper = inspect(model)
+    kwargs = {}
+    for attr in mapper.column_attrs:
+        value = values.get(attr.key)
+        column = attr.columns[0]
+        if value is not None and column.type.python_type is datetime:
+            value = datetime.fromisoformat(value)
+        kwargs[attr.key] = value
+    return model(**kwargs)
+
+
+def snapshot(db: Session, name: str, *, now: datetime) -> SimSnapshot:
+    admin_id = _admin_id(db)
+    data: dict[str, Any] = {}
+    for model in SNAPSHOT_TABLES:
+        rows = db.scalars(select(model)).all()
+        if model is ApiSession:
+            rows = [r for r in rows if r.identity_id != admin_id]
+        data[model.__tablename__] = [_row_to_json(r) for r in rows]
+    data["sim_clock"] = [_row_to_json(r) for r in db.scalars(select(SimClock))]
+    existing = db.get(SimSnapshot, name)
+    if existing is not None:
+        existing.data, existing.created_at = data, now
+        return existing
+    snap = SimSnapshot(name=name, data=data, created_at=now)
+    db.add(snap)
+    return snap
+
+
+def restore(db: Session, name: str) -> None:
+    snap = db.get(SimSnapshot, name)
+    if snap is None:
+        raise NotFound(cause={"field": "name", "reason": "no snapshot with this name", "value": name})
+    admin_id = _admin_id(db)
+    _clear(db, admin_id)
+    # The admin itself is replaced by the snapshot's copy (same id: the PKI and admin never change).
+    db.execute(delete(Authenticator).where(Authenticator.identity_id == admin_id))
+    db.execute(delete(Enrollment).where(Enrollment.identity_id == admin_id))
+    db.flush()
+    for model in SNAPSHOT_TABLES:
+        for values in snap.data.get(model.__tablename__, []):
+            if model is Identity and values["id"] == admin_id:
+                db.merge(_row_from_json(model, values))
+                continue
+            db.add(_row_from_json(model, values))
+        db.flush()
+    for values in snap.data.get("sim_clock", []):
+        db.merge(_row_from_json(SimClock, values))

@@ -1,0 +1,171 @@
+"""ORM rows. Wire schemas live in each domain's schemas.py and x509 objects in pki/: the three never merge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from controller.store.types import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(40)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Identity(Timestamps, Base):
+    __tablename__ = "identities"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    type_id: Mapped[str] = mapped_column(String(32), default="Default")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    auth_policy_id: Mapped[str] = mapped_column(String(40), default="default")
+    default_hosting_cost: Mapped[int] = mapped_column(Integer, default=0)
+    role_attributes: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    app_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sdk_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    env_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Authenticator(Timestamps, Base):
+    __tablename__ = "authenticators"
+    __table_args__ = (UniqueConstraint("identity_id", "method", name="uq_authenticators_identity_method"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    cert_pem: Mapped[str | None] = mapped_column(Text)
+    # The certificate -> identity map: lower-case hex SHA-1 of the leaf DER, unique as in the real store.
+    fingerprint: Mapped[str | None] = mapped_column(String(40), unique=True)
+    unverified_cert_pem: Mapped[str | None] = mapped_column(Text)
+    unverified_fingerprint: Mapped[str | None] = mapped_column(String(40))
+    public_key_print: Mapped[str | None] = mapped_column(String(64))
+    is_issued_by_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_extend_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_key_roll_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    extend_requested_at: Mapped[datetime | None]
+    last_auth_resolved_to_root: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_extend_rolled_keys: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Enrollment(Timestamps, Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("identity_id", "method", name="uq_enrollments_identity_method"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    jwt: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    username: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApiSession(Timestamps, Base):
+    __tablename__ = "api_sessions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    authenticator_id: Mapped[str] = mapped_column(String(40))
+    auth_method: Mapped[str] = mapped_column(String(16))
+    is_cert_extendable: Mapped[bool] = mapped_column(Boolean, default=False)
+    improper_client_cert_chain: Mapped[bool] = mapped_column(Boolean, default=False)
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+    config_types: Mapped[list[str]] = mapped_column(default=list)
+    last_activity_at: Mapped[datetime]
+
+
+class Service(Timestamps, Base):
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    encryption_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    role_attributes: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SimClock(Base):
+    """One row: the simulated clock every replica reads. now = frozen_at, or wall clock + offset."""
+
+    __tablename__ = "sim_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    frozen_at: Mapped[datetime | None]
+
+
+class SimFaultRule(Base):
+    __tablename__ = "sim_fault_rules"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    method: Mapped[str] = mapped_column(String(10), default="*")
+    path_pattern: Mapped[str] = mapped_column(String(255))
+    identity_id: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(String(255))
+    delay_ms: Mapped[int] = mapped_column(Integer, default=0)
+    drop_connection: Mapped[bool] = mapped_column(Boolean, default=False)
+    probability: Mapped[float] = mapped_column(Float, default=1.0)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class SimEvent(Base):
+    """The event journal: what tests assert on instead of sleeping."""
+
+    __tablename__ = "sim_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    identity_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    authenticator_id: Mapped[str | None] = mapped_column(String(40))
+    old_fingerprint: Mapped[str | None] = mapped_column(String(40))
+    new_fingerprint: Mapped[str | None] = mapped_column(String(40))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SimSnapshot(Base):
+    __tablename__ = "sim_snapshots"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+# Tables that hold the network's state (what reset clears and snapshots capture), children last.
+STATE_TABLES = [Identity, Service, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent]
