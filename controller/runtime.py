@@ -6,7 +6,9 @@ Built once at start (`Runtime.start`) and shared by the API through `app.state.r
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import shutil
 import ssl
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from controller.pki.hierarchy import Pki, load_or_create
 from controller.pki.keys import write_private_file
 from controller.settings import Mode, Settings
 from controller.sim.clock import wall_clock
-from controller.store.db import current_revision, head_revision, make_engine, make_session_factory, migrate
+from controller.store.db import ensure_schema, make_engine, make_session_factory, sqlite_template
 
 log = logging.getLogger("controller")
 
@@ -52,15 +54,16 @@ class Runtime:
             settings.data_dir / "pki", ca_key_type=settings.ca_key_type, server_key_type=settings.server_key_type,
             advertised_host=settings.advertised_host, trust_domain=settings.trust_domain, now=wall_clock(),
         )
+        if settings.mode is Mode.fixture:
+            _seed_sqlite_from_template(settings)
         engine = make_engine(settings.resolved_database_url())
-        if current_revision(engine) != head_revision():
-            migrate(engine)
+        ensure_schema(engine)
         password, generated = _admin_password(settings)
         runtime = cls(settings, engine, make_session_factory(engine), pki, password, generated)
         from controller.identities.service import ensure_default_admin
 
         with runtime.sessions.begin() as db:
-            ensure_default_admin(db, settings.admin_username, password)
+            ensure_default_admin(db, settings.admin_username, password, hash_cost=settings.effective_password_hash_cost)
         return runtime
 
     def server_ssl_context(self) -> ssl.SSLContext:
@@ -77,6 +80,23 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _seed_sqlite_from_template(settings: Settings) -> None:
+    """A fixture's fresh SQLite file starts as a copy of the cached, already migrated template."""
+    url = settings.resolved_database_url()
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return
+    target = Path(url.removeprefix("sqlite:///"))
+    if target.exists():
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ziti-controller-sim"
+    try:
+        template = sqlite_template(cache)
+    except OSError:  # read-only home: fall back to migrating in place
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
 
 
 def _admin_password(settings: Settings) -> tuple[str, bool]:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     compat_enrollment_duration_floor: bool = False
     compat_duplicate_key_roll_header: bool = True
 
+    password_hash_cost: int | None = Field(
+        None, ge=10, le=20, description="log2 of scrypt's N for updb passwords; default 14, or 10 in fixture mode"
+    )
+
     log_level: str = "info"
 
     @field_validator("ca_key_type", "server_key_type")
@@ -82,6 +86,13 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         host, port = split_host_port(self.address)
         return f"https://{format_host(host)}:{port}"
+
+    @property
+    def effective_password_hash_cost(self) -> int:
+        """Fixture credentials are throwaway and every test logs in: a cheaper hash keeps tests fast."""
+        if self.password_hash_cost is not None:
+            return self.password_hash_cost
+        return 10 if self.mode is Mode.fixture else 14
 
     @property
     def sim_enabled(self) -> bool:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from controller import __version__
 from controller.api.envelope import install_exception_handlers
-from controller.api.middleware import InstanceIdMiddleware
+from controller.api.middleware import InstanceIdMiddleware, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
@@ -61,6 +61,6 @@ def create_app(runtime: Runtime) -> FastAPI:
 
         app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
         app.add_middleware(FaultInjectionMiddleware, runtime=runtime)
-    app.include_router(client_api(), include_in_schema=False)  # the root alias, after every other prefix
+    app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/"))
     app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
     return app

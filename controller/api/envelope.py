@@ -86,8 +86,33 @@ def install_exception_handlers(app: FastAPI) -> None:
             return error_response(MethodNotAllowed())
         return error_response(ApiError(str(exc.detail), status=exc.status_code))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Log the type and location, never the request body: it may carry passwords or keys.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
-        return error_response(Unhandled())
+    app.add_middleware(UnhandledErrorMiddleware)
+
+
+class UnhandledErrorMiddleware:
+    """Answers any unexpected exception with 500 UNHANDLED (no internals) and logs it once. Starlette's own
+    handler for Exception re-raises after answering, which makes the server log every failure twice."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            # Log the type and location, never the request body: it may carry passwords or keys.
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"], exc_info=exc)
+            if started:
+                raise
+            response = error_response(Unhandled())
+            await response(scope, receive, send)

@@ -21,3 +21,18 @@ class InstanceIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+class RootAliasMiddleware:
+    """Serve the client API at the root too, as the real controller does: every path outside /edge/ (and
+    our own /sim/) is rewritten onto /edge/client/v1. SDKs send /version, /authenticate and
+    /current-api-session to the root."""
+
+    def __init__(self, app: Any, prefix: str, passthrough: tuple[str, ...]):
+        self.app, self.prefix, self.passthrough = app, prefix, passthrough
+        self.raw_prefix = prefix.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(self.passthrough):
+            scope = {**scope, "path": self.prefix + scope["path"], "raw_path": self.raw_prefix + scope.get("raw_path", b"")}
+        await self.app(scope, receive, send)

@@ -16,7 +16,7 @@ from controller.errors import CanNotDeleteReferencedEntity, CouldNotValidate, No
 from controller.identities import repository
 from controller.identities.schemas import IdentityCreate, IdentityPatch, IdentityUpdate
 from controller.ids import new_id
-from controller.passwords import hash_password, verify_password
+from controller.passwords import DEFAULT_COST, hash_password, verify_password
 from controller.pki.hierarchy import Pki
 from controller.settings import Settings
 from controller.sim.clock import wall_clock
@@ -25,7 +25,7 @@ from controller.store.models import Authenticator, Enrollment, Identity
 DEFAULT_ADMIN_NAME = "Default Admin"
 
 
-def ensure_default_admin(db: Session, username: str, password: str) -> Identity:
+def ensure_default_admin(db: Session, username: str, password: str, *, hash_cost: int = DEFAULT_COST) -> Identity:
     """Create the default admin with an updb authenticator on first start; keep its login in step with
     the configured username and password afterwards."""
     now = wall_clock()
@@ -40,11 +40,11 @@ def ensure_default_admin(db: Session, username: str, password: str) -> Identity:
     updb = db.scalars(select(Authenticator).where(Authenticator.identity_id == admin.id, Authenticator.method == "updb")).one_or_none()
     if updb is None:
         db.add(Authenticator(
-            id=new_id(), identity_id=admin.id, method="updb", username=username, password_hash=hash_password(password),
+            id=new_id(), identity_id=admin.id, method="updb", username=username, password_hash=hash_password(password, cost=hash_cost),
             created_at=now, updated_at=now, tags={},
         ))
     elif updb.username != username or not verify_password(password, updb.password_hash):
-        updb.username, updb.password_hash, updb.updated_at = username, hash_password(password), now
+        updb.username, updb.password_hash, updb.updated_at = username, hash_password(password, cost=hash_cost), now
     return admin
 
 

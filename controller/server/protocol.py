@@ -8,6 +8,7 @@ adds it to every request's scope under the ASGI TLS extension (`scope["extension
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -52,6 +53,11 @@ class _PeerCertMixin:
 
     def connection_made(self, transport: Any) -> None:  # noqa: D401 - asyncio protocol hook
         super().connection_made(transport)  # type: ignore[misc]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Headers and body leave as two TLS records; with Nagle on, the second waits for the client's
+            # delayed ACK (~40 ms per response).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = tls_extension(transport.get_extra_info("ssl_object"))
         inner = self.app
 

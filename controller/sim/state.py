@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from controller.errors import NotFound
 from controller.sim import clock
+from controller.store.types import UtcDateTime
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity, STATE_TABLES, SimClock, SimEvent, SimSnapshot
 
 
@@ -53,7 +54,7 @@ def _row_from_json(model: Any, values: dict[str, Any]) -> Any:
     for attr in mapper.column_attrs:
         value = values.get(attr.key)
         column = attr.columns[0]
-        if value is not None and column.type.python_type is datetime:
+        if value is not None and isinstance(column.type, UtcDateTime):
             value = datetime.fromisoformat(value)
         kwargs[attr.key] = value
     return model(**kwargs)

@@ -7,6 +7,7 @@ PostgreSQL: READ COMMITTED; services lock the rows they change with SELECT ... F
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -14,6 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+# The newest Alembic revision. Kept here so that a start on an up-to-date database never imports Alembic
+# (its import alone costs ~150 ms); tests/test_migrations.py fails if it falls behind the migrations.
+SCHEMA_HEAD = "0001"
 
 
 def make_engine(url: str) -> Engine:
@@ -68,6 +73,27 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema(engine: Engine) -> None:
+    if current_revision(engine) != SCHEMA_HEAD:
+        migrate(engine)
+
+
+def sqlite_template(cache_dir: Path) -> Path:
+    """A SQLite database migrated to head once and cached, so that ephemeral fixture databases start as a
+    file copy instead of a migration run. Built by Alembic like any other database."""
+    path = cache_dir / f"schema-{SCHEMA_HEAD}.sqlite"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        building = path.with_suffix(f".{os.getpid()}.tmp")
+        engine = create_engine(f"sqlite:///{building}")
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+        os.replace(building, path)  # atomic: parallel workers may race to build it
+    return path
 
 
 def migrate(engine: Engine) -> None:
