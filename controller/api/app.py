@@ -47,8 +47,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="A simulated OpenZiti controller: the Edge client and management APIs for enrollment, "
         "authentication and certificate extension, plus a simulation API for tests.",
-        openapi_url=f"{SIM_PREFIX}/openapi.json",
-        docs_url=f"{SIM_PREFIX}/docs",
+        # Our documents are exported per API (openapi/*.json); the root alias leaves no path free to serve them.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.runtime = runtime

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--identity-id")
     _add_connection_options(events)
 
+    openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
+    openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
+
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
@@ -104,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             return _sim(args)
         if args.command == "pki":
             return _pki(args)
+        if args.command == "openapi":
+            from controller.api import openapi
+
+            for path in openapi.export(Path(args.out_dir)) if args.out_dir else openapi.export():
+                print(f"wrote {path}", file=sys.stderr)
+            return 0
     except ControllerError as error:
         print(f"error: the controller refused: {error}", file=sys.stderr)
         return 1

@@ -76,6 +76,9 @@ class Connection:
                 self.close()  # the server closed an idle keep-alive connection: reconnect once
                 if attempt == 2:
                     raise
+            except BaseException:
+                self.close()  # never reuse a connection left in the middle of a request
+                raise
         raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from controller.api.render import base_entity, entity_ref, fmt_time
 from controller.enrollments import repository
 from controller.errors import (
-    CouldNotValidate, EnrollmentExists, EnrollmentExpired, EnrollmentIdentityAlreadyEnrolled, InvalidEnrollMethod,
+    CouldNotValidate, EnrollmentExists, EnrollmentExpired, EnrollmentIdentityAlreadyEnrolled, EnrollmentNoValidCas,
+    InvalidEnrollMethod,
     InvalidEnrollmentToken, NotFound,
 )
 from controller.ids import new_id, new_token

@@ -81,7 +81,7 @@ def list_external_jwt_signers(page: ListPage):
     return listing([], limit=page.limit, offset=page.offset, total=0)
 
 
-@management.get("/services", operation_id="listManagementServices")
+@management.get("/services", operation_id="listServices")
 def list_management_services(db: DbSession, _admin: AdminSession, page: ListPage):
     rows, total = paginate(db, select(Service), page, FILTERABLE, Service.name)
     return listing([_wire(s, client_view=False) for s in rows], limit=page.limit, offset=page.offset, total=total)

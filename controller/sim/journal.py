@@ -50,6 +50,9 @@ def failures_recorded(sessions: sessionmaker[Session], db: Session, kind: str, *
     except ApiError as error:
         from controller.sim import clock
 
+        # The request fails, so its transaction is rolled back anyway; do it first, so that it releases
+        # SQLite's write lock before the failure is written through another connection.
+        db.rollback()
         with sessions.begin() as own:
             record(
                 own, kind=kind, at=clock.now(own), outcome="failure", identity_id=op.identity_id,
