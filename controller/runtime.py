@@ -5,6 +5,7 @@ Built once at start (`Runtime.start`) and shared by the API through `app.state.r
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -49,7 +50,8 @@ class Runtime:
     def start(cls, settings: Settings) -> "Runtime":
         if settings.mode is Mode.lab:
             _refuse_unsafe_lab_settings(settings)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The database holds password hashes and session tokens: keep the directory private.
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pki = load_or_create(
             settings.data_dir / "pki", ca_key_type=settings.ca_key_type, server_key_type=settings.server_key_type,
             advertised_host=settings.advertised_host, trust_domain=settings.trust_domain, now=wall_clock(),
@@ -104,11 +106,13 @@ def _admin_password(settings: Settings) -> tuple[str, bool]:
     if settings.admin_password is not None:
         return settings.admin_password.get_secret_value(), False
     path: Path = settings.data_dir / "admin-password"
-    if path.exists():
-        return path.read_text().strip(), False
-    password = secrets.token_urlsafe(18)
-    write_private_file(path, password.encode() + b"\n")
-    return password, True
+    with open(settings.data_dir / ".admin-password.lock", "w") as lock:  # replicas sharing the directory
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path.read_text().strip(), False
+        password = secrets.token_urlsafe(18)
+        write_private_file(path, password.encode() + b"\n")
+        return password, True
 
 
 def _refuse_unsafe_lab_settings(settings: Settings) -> None:

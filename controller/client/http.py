@@ -7,7 +7,7 @@ import json
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from controller.client.errors import ControllerError
@@ -44,6 +44,7 @@ class Connection:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
         self.context, self.timeout = context, timeout
         self.session_token: str | None = None
+        self.relogin: Callable[[], Any] | None = None  # set to re-authenticate when the session lapses
         self._conn: http.client.HTTPSConnection | None = None
 
     def _connection(self) -> http.client.HTTPSConnection:
@@ -89,6 +90,10 @@ class Connection:
         elif content_type:
             headers["Content-Type"] = content_type
         status, response_headers, payload = self.raw(method, path, body=body, headers=headers)
+        if status == 401 and self.relogin is not None and self.session_token and not path.split("?")[0].endswith("/authenticate"):
+            # The session lapsed (e.g. the simulated clock jumped past its timeout): log in again, once.
+            self.relogin()
+            status, response_headers, payload = self.raw(method, path, body=body, headers=headers)
         parsed = json.loads(payload) if payload and response_headers.get_content_type() == "application/json" else payload
         if status >= 400:
             error = parsed.get("error", {}) if isinstance(parsed, dict) else {}

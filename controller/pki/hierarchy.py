@@ -7,6 +7,7 @@ certificate (issued by the intermediate) is what TLS presents and what signs enr
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -100,6 +101,17 @@ def load_or_create(
     certificates are judged by real clients' clocks, not by the simulated one."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
+    # Replicas sharing a data volume start together: only one may create the hierarchy.
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _load_or_create_locked(directory, ca_key_type=ca_key_type, server_key_type=server_key_type,
+                                      advertised_host=advertised_host, trust_domain=trust_domain, now=now)
+
+
+def _load_or_create_locked(
+    directory: Path, *, ca_key_type: str, server_key_type: str, advertised_host: str,
+    trust_domain: str | None, now: datetime,
+) -> Pki:
     files = _Files(directory)
     not_before = now - timedelta(hours=1)
 

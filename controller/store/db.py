@@ -14,11 +14,15 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+def _migrations_dir() -> Path:
+    import controller._migrations as migrations  # the project's migrations/, shipped inside the package
+
+    return Path(migrations.__file__).resolve().parent
 
 # The newest Alembic revision. Kept here so that a start on an up-to-date database never imports Alembic
 # (its import alone costs ~150 ms); tests/test_migrations.py fails if it falls behind the migrations.
 SCHEMA_HEAD = "0001"
+MIGRATION_LOCK_KEY = 0x5A171  # any constant shared by all replicas
 
 
 def make_engine(url: str) -> Engine:
@@ -57,7 +61,7 @@ def _alembic_config(url: str):
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(_migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
@@ -102,5 +106,8 @@ def migrate(engine: Engine) -> None:
 
     config = _alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait here, then find nothing to do.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

@@ -129,7 +129,8 @@ class ControllerHarness:
         self.admin_username: str = settings.admin_username
         self.admin_password: str = runtime.admin_password
         self.admin = self.connect()
-        self.admin.login_password(self.admin_username, self.admin_password)
+        self.admin.relogin = lambda: self.admin.login_password(self.admin_username, self.admin_password)
+        self.admin.relogin()
         self.clock, self.faults, self.journal = Clock(self.admin), Faults(self.admin), Journal(self.admin)
         self._identity_dir = workdir / "identities"
         self._identity_dir.mkdir(exist_ok=True)
