@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from controller.api.listing import Page, page_from_query
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
-from controller.sim import clock
+from controller.settings import Settings
+from controller.sim import clock, policy
+from controller.store.models import SimClock
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -42,11 +44,26 @@ def get_db(runtime: RuntimeDep) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def get_now(db: DbSession) -> datetime:
-    return clock.now(db)
+def get_sim_row(db: DbSession) -> SimClock:
+    return clock.row(db)
+
+
+SimRow = Annotated[SimClock, Depends(get_sim_row)]
+
+
+def get_now(row: SimRow) -> datetime:
+    return clock.now_of(row)
 
 
 Now = Annotated[datetime, Depends(get_now)]
+
+
+def get_settings(runtime: RuntimeDep, row: SimRow) -> Settings:
+    """The configured settings with the simulation's policy overrides (lifetimes, expired-cert rule)."""
+    return policy.effective(runtime.settings, row)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,8 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def get_current_session(request: Request, db: DbSession, now: Now, runtime: RuntimeDep) -> SessionContext:
-    return resolve(db, request.headers.get("zt-session"), now=now, timeout=runtime.settings.session_timeout)
+def get_current_session(request: Request, db: DbSession, now: Now, settings: SettingsDep) -> SessionContext:
+    return resolve(db, request.headers.get("zt-session"), now=now, timeout=settings.session_timeout)
 
 
 def get_admin_session(context: Annotated[SessionContext, Depends(get_current_session)]) -> SessionContext:

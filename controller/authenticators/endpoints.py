@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep
+from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.authenticators import service
 from controller.authenticators.schemas import (
@@ -48,11 +48,11 @@ def patch_current_identity_authenticator(id: str, body: AuthenticatorPatchWithCu
     summary="Sign a CSR for a new certificate; it stays pending until extend-verify",
 )
 def extend_current_identity_authenticator(
-    id: str, body: ExtendRequest, db: DbSession, now: Now, runtime: RuntimeDep, context: CurrentSession, peer: PeerCerts,
+    id: str, body: ExtendRequest, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, context: CurrentSession, peer: PeerCerts,
 ):
     with journal.failures_recorded(runtime.sessions, db, "extend", identity_id=context.identity.id, authenticator_id=id) as op:
         result = service.extend(db, context.identity, id, body.client_cert_csr, peer_certs=peer.certs, now=now,
-                                settings=runtime.settings, pki=runtime.pki, op=op)
+                                settings=settings, pki=runtime.pki, op=op)
     return ok({"clientCert": result.client_cert, "ca": result.ca})
 
 
@@ -111,6 +111,6 @@ def request_extend_authenticator(id: str, body: RequestExtend, db: DbSession, no
 
 
 @management.post("/authenticators/{id}/re-enroll", operation_id="reEnrollAuthenticator", status_code=201)
-def re_enroll_authenticator(id: str, body: ReEnroll, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
-    enrollment = service.re_enroll(db, id, expires_at=body.expires_at, now=now, settings=runtime.settings, pki=runtime.pki)
+def re_enroll_authenticator(id: str, body: ReEnroll, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
+    enrollment = service.re_enroll(db, id, expires_at=body.expires_at, now=now, settings=settings, pki=runtime.pki)
     return created(enrollment.id, "enrollments")

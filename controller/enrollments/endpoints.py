@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
-from controller.api.deps import AdminSession, DbSession, ListPage, Now, RuntimeDep
+from controller.api.deps import AdminSession, DbSession, ListPage, Now, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
 from controller.enrollments import repository, service
@@ -38,7 +38,7 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
     }}},
 )
 def enroll(
-    request: Request, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep,
+    request: Request, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep,
     method: str | None = None, token: str | None = None,
 ):
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -57,14 +57,14 @@ def enroll(
         csr_pem = raw
     with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": method or ""}):
         data = service.redeem(db, method=method, token=token, body=body, csr_pem=csr_pem, now=now,
-                              settings=runtime.settings, pki=runtime.pki)
+                              settings=settings, pki=runtime.pki)
     return ok(data)
 
 
 @client.post("/enroll/ott", operation_id="enrollOtt", summary="Enroll with a one-time token and a CSR")
-def enroll_ott(body: OttEnrollRequest, db: DbSession, now: Now, runtime: RuntimeDep):
+def enroll_ott(body: OttEnrollRequest, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep):
     with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": "ott"}):
-        chain = service.enroll_ott(db, body.token, body.client_csr, method="ott", now=now, settings=runtime.settings, pki=runtime.pki)
+        chain = service.enroll_ott(db, body.token, body.client_csr, method="ott", now=now, settings=settings, pki=runtime.pki)
     return ok({"cert": chain})
 
 
@@ -90,11 +90,11 @@ def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
 
 
 @management.post("/enrollments", operation_id="createEnrollment", status_code=201)
-def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
+def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
     identity = db.get(Identity, body.identity_id)
     if identity is None:
         raise CouldNotValidate.for_field("identityId", "no identity with this id", body.identity_id)
-    enrollment = service.create(db, identity, body.method, now=now, expires_at=body.expires_at, settings=runtime.settings,
+    enrollment = service.create(db, identity, body.method, now=now, expires_at=body.expires_at, settings=settings,
                                 pki=runtime.pki, username=body.username)
     return created(enrollment.id, "enrollments")
 
@@ -112,6 +112,6 @@ def delete_enrollment(id: str, db: DbSession, _admin: AdminSession):
 
 
 @management.post("/enrollments/{id}/refresh", operation_id="refreshEnrollment", status_code=200)
-def refresh_enrollment(id: str, body: EnrollmentRefresh, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
-    enrollment = service.refresh(db, service.get(db, id), now=now, expires_at=body.expires_at, settings=runtime.settings, pki=runtime.pki)
+def refresh_enrollment(id: str, body: EnrollmentRefresh, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
+    enrollment = service.refresh(db, service.get(db, id), now=now, expires_at=body.expires_at, settings=settings, pki=runtime.pki)
     return created(enrollment.id, "enrollments", status=200)

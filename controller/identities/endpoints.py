@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, RuntimeDep
+from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.authenticators import service as authenticators
 from controller.enrollments import service as enrollments
@@ -28,8 +28,8 @@ def list_identities(db: DbSession, _admin: AdminSession, page: ListPage):
 
 
 @management.post("/identities", operation_id="createIdentity", status_code=201)
-def create_identity(body: IdentityCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
-    identity = service.create(db, body, now=now, settings=runtime.settings, pki=runtime.pki)
+def create_identity(body: IdentityCreate, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
+    identity = service.create(db, body, now=now, settings=settings, pki=runtime.pki)
     return created(identity.id, "identities")
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from controller.api.deps import CurrentSession, DbSession, Now, PeerCerts, RuntimeDep, client_ip
+from controller.api.deps import CurrentSession, DbSession, Now, PeerCerts, RuntimeDep, SettingsDep, client_ip
 from controller.api.envelope import empty, ok
 from controller.errors import InvalidAuthMethod
 from controller.pki.certs import fingerprint
@@ -21,10 +21,9 @@ EXTEND_REQUESTED_HEADER = "ziti-authenticator-extend-requested"
 
 @router.post("/authenticate", operation_id="authenticate", summary="Log in by password or client certificate")
 def authenticate(
-    request: Request, db: DbSession, now: Now, runtime: RuntimeDep, peer: PeerCerts,
+    request: Request, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, peer: PeerCerts,
     method: Literal["password", "cert", "ext-jwt"], body: AuthenticateRequest | None = None,
 ):
-    settings = runtime.settings
     client = service.ClientInfo(client_ip(request), body.model_dump(by_alias=True, exclude_none=True) if body else {})
     with journal.failures_recorded(runtime.sessions, db, "authenticate", detail={"method": method}) as op:
         if method == "password":

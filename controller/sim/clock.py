@@ -46,6 +46,15 @@ def _state(row: SimClock) -> ClockState:
     return ClockState(now=wall_clock() + offset, offset=offset, frozen=False)
 
 
+def row(db: Session) -> SimClock:
+    """The sim row (clock and policy overrides), read once per request by the API layer."""
+    return _row(db)
+
+
+def now_of(row: SimClock) -> datetime:
+    return _state(row).now
+
+
 def now(db: Session) -> datetime:
     return _state(_row(db)).now
 

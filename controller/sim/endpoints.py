@@ -15,7 +15,8 @@ from controller.api.render import fmt_time
 from controller.durations import parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
-from controller.sim import clock, journal, state
+from controller.sessions.service import SessionContext
+from controller.sim import clock, journal, policy, state
 from controller.store.models import SimFaultRule, SimSnapshot
 
 router = APIRouter()
@@ -23,6 +24,12 @@ router = APIRouter()
 
 def _clock_wire(s: clock.ClockState) -> dict[str, Any]:
     return {"now": fmt_time(s.now), "offsetSeconds": round(s.offset.total_seconds(), 3), "frozen": s.frozen}
+
+
+def _keep_alive(admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
+    """The admin session that moves the clock follows it, so that moving time does not log the caller out."""
+    admin.session.last_activity_at = admin.session.updated_at = s.now
+    return s
 
 
 class ClockSet(BaseModel):
@@ -46,34 +53,34 @@ def get_clock(db: DbSession, _admin: AdminSession):
 
 
 @router.put("/clock", operation_id="simSetClock", summary="Set the time and/or freeze or unfreeze it")
-def set_clock(body: ClockSet, db: DbSession, _admin: AdminSession):
+def set_clock(body: ClockSet, db: DbSession, admin: AdminSession):
     if body.frozen is True:
         clock.freeze(db)
     if body.now is not None:
         clock.set_time(db, body.now)
     if body.frozen is False:
         clock.unfreeze(db)
-    return ok(_clock_wire(clock.state(db)))
+    return ok(_clock_wire(_keep_alive(admin, clock.state(db))))
 
 
 @router.post("/clock/advance", operation_id="simAdvanceClock", summary="Move the time forward (or back, with a negative duration)")
-def advance_clock(body: ClockAdvance, db: DbSession, _admin: AdminSession):
-    return ok(_clock_wire(clock.advance(db, parse_duration(body.by))))
+def advance_clock(body: ClockAdvance, db: DbSession, admin: AdminSession):
+    return ok(_clock_wire(_keep_alive(admin, clock.advance(db, parse_duration(body.by)))))
 
 
 @router.post("/clock/freeze", operation_id="simFreezeClock")
-def freeze_clock(db: DbSession, _admin: AdminSession):
-    return ok(_clock_wire(clock.freeze(db)))
+def freeze_clock(db: DbSession, admin: AdminSession):
+    return ok(_clock_wire(_keep_alive(admin, clock.freeze(db))))
 
 
 @router.post("/clock/unfreeze", operation_id="simUnfreezeClock")
-def unfreeze_clock(db: DbSession, _admin: AdminSession):
-    return ok(_clock_wire(clock.unfreeze(db)))
+def unfreeze_clock(db: DbSession, admin: AdminSession):
+    return ok(_clock_wire(_keep_alive(admin, clock.unfreeze(db))))
 
 
 @router.post("/clock/reset", operation_id="simResetClock", summary="Back to the wall clock, running")
-def reset_clock(db: DbSession, _admin: AdminSession):
-    return ok(_clock_wire(clock.reset(db)))
+def reset_clock(db: DbSession, admin: AdminSession):
+    return ok(_clock_wire(_keep_alive(admin, clock.reset(db))))
 
 
 class FaultCreate(BaseModel):
@@ -165,16 +172,20 @@ def list_events(db: DbSession, _admin: AdminSession, filters: Annotated[EventFil
 @router.get("/events/wait", operation_id="simWaitEvents",
             summary="Long-poll until an event matches (or the timeout passes: then the list is empty)")
 async def wait_events(
-    runtime: RuntimeDep, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)],
+    runtime: RuntimeDep, db: DbSession, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)],
     timeout: Annotated[float, Query(ge=0, le=60)] = 10.0,
 ):
+    # End the session check's transaction first: held open for the wait (a write lock on SQLite), it would
+    # block the very requests whose events are awaited.
+    await anyio.to_thread.run_sync(db.commit)
     events = await anyio.to_thread.run_sync(lambda: journal.wait_for(runtime.sessions, timeout=timeout, **filters))
     return ok([journal.to_wire(e) for e in events])
 
 
 @router.post("/reset", operation_id="simReset", summary="Back to a clean network: same PKI and admin, clock on the wall time")
-def reset(db: DbSession, _admin: AdminSession):
+def reset(db: DbSession, admin: AdminSession):
     state.reset(db)
+    _keep_alive(admin, clock.state(db))
     return empty()
 
 
@@ -195,8 +206,9 @@ def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: Admin
 
 
 @router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot")
-def restore_snapshot(name: str, db: DbSession, _admin: AdminSession):
+def restore_snapshot(name: str, db: DbSession, admin: AdminSession):
     state.restore(db, name)
+    _keep_alive(admin, clock.state(db))
     return empty()
 
 
@@ -209,3 +221,51 @@ def delete_snapshot(name: str, db: DbSession, _admin: AdminSession):
     return empty()
 
 
+
+
+class PolicyUpdate(BaseModel):
+    """Durations as seconds or '10s', '5m', '8d'; null goes back to the configured setting."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    identity_cert_lifetime: str | float | None = Field(None, alias="identityCertLifetime")
+    enrollment_lifetime: str | float | None = Field(None, alias="enrollmentLifetime")
+    session_timeout: str | float | None = Field(None, alias="sessionTimeout")
+    allow_expired_certs: bool | None = Field(None, alias="allowExpiredCerts")
+
+    @field_validator("identity_cert_lifetime", "enrollment_lifetime", "session_timeout")
+    @classmethod
+    def _positive_duration(cls, value: str | float | None) -> str | float | None:
+        if value is not None and parse_duration(value).total_seconds() <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+
+def _policy_wire(settings: Any, row: Any) -> dict[str, Any]:
+    return {
+        "identityCertLifetimeSeconds": settings.identity_cert_lifetime.total_seconds(),
+        "enrollmentLifetimeSeconds": settings.enrollment_lifetime.total_seconds(),
+        "sessionTimeoutSeconds": settings.session_timeout.total_seconds(),
+        "allowExpiredCerts": settings.allow_expired_certs,
+        "overridden": sorted(
+            [alias for alias, column in (("identityCertLifetime", "identity_cert_lifetime_s"), ("enrollmentLifetime", "enrollment_lifetime_s"),
+                                         ("sessionTimeout", "session_timeout_s"), ("allowExpiredCerts", "allow_expired_certs"))
+             if getattr(row, column) is not None]
+        ),
+    }
+
+
+@router.get("/policy", operation_id="simGetPolicy", summary="Effective lifetimes and expired-certificate rule")
+def get_policy(db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
+    row = clock.row(db)
+    return ok(_policy_wire(policy.effective(runtime.settings, row), row))
+
+
+@router.put("/policy", operation_id="simSetPolicy",
+            summary="Override lifetimes (down to seconds) and the expired-certificate rule at run time; reset clears")
+def set_policy(body: PolicyUpdate, db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
+    row = clock.row(db)
+    given = body.model_dump(exclude_unset=True)
+    policy.set_overrides(row, **{
+        name: (value if name == "allow_expired_certs" or value is None else parse_duration(value)) for name, value in given.items()
+    })
+    return ok(_policy_wire(policy.effective(runtime.settings, row), row))

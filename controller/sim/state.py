@@ -10,7 +10,7 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import Session
 
 from controller.errors import NotFound
-from controller.sim import clock
+from controller.sim import clock, policy
 from controller.store.types import UtcDateTime
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity, STATE_TABLES, SimClock, SimEvent, SimSnapshot
 
@@ -38,6 +38,7 @@ def _clear(db: Session, admin_id: str | None) -> None:
 def reset(db: Session) -> None:
     _clear(db, _admin_id(db))
     clock.reset(db)
+    policy.clear(clock.row(db))
 
 
 def _row_to_json(row: Any) -> dict[str, Any]:

@@ -120,6 +120,12 @@ class SimClock(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     offset_us: Mapped[int] = mapped_column(BigInteger, default=0)
     frozen_at: Mapped[datetime | None]
+    # Policy overrides set through /sim/v1/policy (null: the setting applies). Kept in this one row so that
+    # a request reads the clock and the policy with one query, and every replica sees both.
+    identity_cert_lifetime_s: Mapped[float | None] = mapped_column(Float)
+    enrollment_lifetime_s: Mapped[float | None] = mapped_column(Float)
+    session_timeout_s: Mapped[float | None] = mapped_column(Float)
+    allow_expired_certs: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SimFaultRule(Base):
