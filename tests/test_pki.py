@@ -188,3 +188,39 @@ def test_cacerts_body_deduplicates_and_drops_non_cas(tmp_path):
     certs = pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
     # A PKCS#7 SET OF is sorted by its DER encoding: compare as a set, with no duplicate left.
     assert sorted(fingerprint(c) for c in certs) == sorted([fingerprint(pki.root.cert), fingerprint(pki.signer.cert)])
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _with_null_signature_parameters(der: bytes) -> bytes:
+    """Re-encode a CSR the way libziti 0.29.3 does: ecdsa-with-SHA256 followed by an explicit NULL."""
+    def tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+        length, start = data[pos + 1], pos + 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, start = int.from_bytes(data[start:start + count], "big"), start + count
+        return data[pos], start, start + length
+
+    _, outer_start, _ = tlv(der, 0)
+    _, _, info_end = tlv(der, outer_start)
+    _, alg_start, alg_end = tlv(der, info_end)
+    algorithm = der[alg_start:alg_end] + b"\x05\x00"
+    rebuilt = der[outer_start:info_end] + b"\x30" + _der_len(len(algorithm)) + algorithm + der[alg_end:]
+    return b"\x30" + _der_len(len(rebuilt)) + rebuilt
+
+
+def test_csr_with_null_ecdsa_parameters_from_old_c_sdks_is_accepted():
+    import base64
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = _with_null_signature_parameters(_csr(key).public_bytes(Encoding.DER))
+    pem = "-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(der).decode() + "-----END CERTIFICATE REQUEST-----\n"
+    with pytest.raises(ValueError):
+        x509.load_pem_x509_csr(pem.encode())  # what cryptography alone says
+    csr = parse_csr_pem(pem)
+    assert csr.public_key() == key.public_key() and csr.is_signature_valid

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 from cryptography import x509
 
 from controller.errors import CouldNotProcessCsr
+from controller.pki.der import drop_null_signature_parameters
 from controller.pki.issuing import is_supported_public_key
 from controller.pki.keys import describe_public_key
 
@@ -34,7 +36,9 @@ def parse_csr_pem(text: str | bytes, *, strict_trailing_data: bool = False) -> x
     try:
         csr = x509.load_pem_x509_csr(body)
     except ValueError as exc:
-        raise CouldNotProcessCsr.with_reason(f"could not parse csr: {exc}") from None
+        csr = _parse_normalised(match.group(2))
+        if csr is None:
+            raise CouldNotProcessCsr.with_reason(f"could not parse csr: {exc}") from None
     try:
         public_key = csr.public_key()
     except (ValueError, x509.UnsupportedGeneralNameType) as exc:
@@ -46,3 +50,12 @@ def parse_csr_pem(text: str | bytes, *, strict_trailing_data: bool = False) -> x
     if not csr.is_signature_valid:
         raise CouldNotProcessCsr.with_reason("CSR signature validation failed: signature does not verify with the CSR's public key")
     return csr
+
+
+def _parse_normalised(base64_body: bytes) -> x509.CertificateSigningRequest | None:
+    """A second chance for CSRs that only carry an explicit NULL in their ECDSA signature algorithm."""
+    try:
+        fixed = drop_null_signature_parameters(base64.b64decode(base64_body))
+        return x509.load_der_x509_csr(fixed) if fixed else None
+    except ValueError:
+        return None
