@@ -16,20 +16,6 @@ class EnrollmentCreateInline(BaseModel):
     ottca: str | None = None
 
 
-class IdentityCreate(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-    name: str = Field(min_length=1, max_length=255)
-    type: IdentityType
-    is_admin: bool = Field(alias="isAdmin")
-    enrollment: EnrollmentCreateInline | None = None
-    role_attributes: list[str] | None = Field(None, alias="roleAttributes")
-    tags: dict[str, Any] | None = None
-    app_data: dict[str, Any] | None = Field(None, alias="appData")
-    external_id: str | None = Field(None, alias="externalId")
-    auth_policy_id: str | None = Field(None, alias="authPolicyId")
-    default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
-
-
 class IdentityUpdate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     name: str = Field(min_length=1, max_length=255)
@@ -41,6 +27,10 @@ class IdentityUpdate(BaseModel):
     external_id: str | None = Field(None, alias="externalId")
     auth_policy_id: str | None = Field(None, alias="authPolicyId")
     default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
+
+
+class IdentityCreate(IdentityUpdate):
+    enrollment: EnrollmentCreateInline | None = None
 
 
 class IdentityPatch(BaseModel):
