@@ -58,6 +58,17 @@ def database_url(request: pytest.FixtureRequest, worker_id: str) -> Iterator[str
         yield from _postgres_database(worker_id)
 
 
+@pytest.fixture
+def isolated_database_url(database_url: str | None, worker_id: str) -> Iterator[str | None]:
+    """For a test that starts controllers of its own: a database of its own on the current backend (None on
+    SQLite, where each controller gets a file in its work directory). Sharing the session controller's
+    database would reset its admin password and break the tests after it."""
+    if database_url is None:
+        yield None
+    else:
+        yield from _postgres_database(f"{worker_id}_own")
+
+
 @pytest.fixture(scope="session")
 def ziti_controller_session(database_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerHarness]:
     """Overrides the plugin's session controller so that every test runs on both databases."""

@@ -14,10 +14,10 @@ from controller.testing.harness import ControllerHarness
 
 
 @pytest.fixture
-def replicas(database_url, tmp_path):
+def replicas(isolated_database_url, tmp_path):
     password = secrets.token_urlsafe(16)
-    first = ControllerHarness.start(database_url=database_url, workdir=tmp_path, admin_password=password)
-    second = ControllerHarness.start(database_url=database_url, workdir=tmp_path, admin_password=password)
+    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
+    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
     first.reset()
     yield first, second
     second.stop()

@@ -92,8 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _negative_durations_last(argv: list[str]) -> list[str]:
+    """argparse takes `-1h` for an option: move `advance -1h` after `--` at the end of the line, so that
+    `sim clock advance -1h --data-dir D` reads as the user meant it."""
+    for index, token in enumerate(argv[:-1]):
+        value = argv[index + 1]
+        if token == "--":
+            break  # already written the way argparse wants it
+        if token == "advance" and value.startswith("-") and len(value) > 1 and (value[1].isdigit() or value[1] == "."):
+            return [*argv[:index], *argv[index + 2 :], "--", token, value]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_negative_durations_last(list(sys.argv[1:] if argv is None else argv)))
     from controller.client.errors import ControllerError
 
     try:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
+import signal
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from controller.settings import Mode, Settings, format_host
 
+if TYPE_CHECKING:
+    from controller.runtime import Runtime
+
 
 def serve(settings: Settings) -> int:
-    from controller.api.app import create_app
-    from controller.runtime import Runtime, UnsafeSettings
-    from controller.server.run import bind_socket, make_server
+    from controller.runtime import UnsafeSettings
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -24,30 +29,54 @@ def serve(settings: Settings) -> int:
     if settings.mode is Mode.fixture:
         ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
         updates: dict = {"data_dir": ephemeral_dir}
-        if "ZITI_SIM_ADDRESS" not in __import__("os").environ and settings.address == "127.0.0.1:1280":
+        if "ZITI_SIM_ADDRESS" not in os.environ and settings.address == "127.0.0.1:1280":
             updates["address"] = "127.0.0.1:0"  # an ephemeral port unless one was asked for
         settings = settings.model_copy(update=updates)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die
+    # there, skipping the clean-up below (a fixture's ephemeral data directory would be left behind).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    runtime = None
+    try:
+        runtime = _start(settings)
+        asyncio.run(runtime.server.serve(sockets=[runtime.socket]))
+    except UnsafeSettings as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before uvicorn took over the signals: a normal stop
+    finally:
+        if runtime is not None:
+            runtime.runtime.close()
+        if ephemeral_dir is not None:
+            shutil.rmtree(ephemeral_dir, ignore_errors=True)
+    return 0
+
+
+@dataclass
+class _Serving:
+    runtime: Runtime
+    server: Any
+    socket: Any
+
+
+def _start(settings: Settings) -> _Serving:
+    from controller.api.app import create_app
+    from controller.runtime import Runtime
+    from controller.server.run import bind_socket, make_server
+
     host, port = settings.bind_address
     sock = bind_socket(host, port)
     if port == 0 or settings.advertised_port == 0:
         actual = sock.getsockname()[1]
-        advertised_host = settings.advertised_host
-        settings = settings.model_copy(update={"address": f"{format_host(advertised_host)}:{actual}"})
-    try:
-        runtime = Runtime.start(settings)
-    except UnsafeSettings as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    app = create_app(runtime)
-    server = make_server(runtime, app)
+        settings = settings.model_copy(update={"address": f"{format_host(settings.advertised_host)}:{actual}"})
+    runtime = Runtime.start(settings)
+    server = make_server(runtime, create_app(runtime))
     _announce(runtime)
-    try:
-        asyncio.run(server.serve(sockets=[sock]))
-    finally:
-        runtime.close()
-        if ephemeral_dir is not None:
-            shutil.rmtree(ephemeral_dir, ignore_errors=True)
-    return 0
+    return _Serving(runtime, server, sock)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _announce(runtime) -> None:  # noqa: ANN001

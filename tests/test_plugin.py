@@ -1,0 +1,124 @@
+"""The pytest plugin as an SDK author uses it: a test file in its own pytest run (a subprocess, so the plugin
+loads through its `pytest11` entry point and nothing of this suite's conftest applies)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import _postgres_database
+
+pytest_plugins = ["pytester"]
+
+INNER = '''
+import json
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+SEEN = {}
+
+
+def test_enrolled_identity(ziti_controller, ziti_identity):
+    ident = ziti_identity(name="x", key="ec-p384")
+    for path in (ident.cert_path, ident.key_path, ident.ca_path, ident.json_path):
+        assert path.is_file(), path
+    cert = x509.load_pem_x509_certificate(ident.cert_path.read_bytes())
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    assert cert.public_key().curve.name == "secp384r1"
+    data = json.loads(ident.json_path.read_text())
+    assert data["ztAPI"] == ziti_controller.url
+    assert set(data["id"]) == {"cert", "key", "ca"}
+
+    with ident.connect() as conn:
+        session = conn.login_cert()
+    assert session["identity"]["name"] == "x"
+    assert session["identity"]["id"] == ident.id
+
+    # leave traces for the next test to not find
+    ziti_controller.clock.advance("3d")
+    ziti_controller.faults.add("/nowhere", status=500, code="LEFT_OVER")
+    ziti_controller.admin.data("POST", "/edge/management/v1/services", json_body={"name": "left-over"})
+    SEEN["x"] = ident.id
+
+
+def test_state_is_reset_between_tests(ziti_controller, ziti_identity):
+    assert "x" in SEEN  # the first test ran before, in this process
+    names = [i["name"] for i in ziti_controller.admin.data("GET", "/edge/management/v1/identities")]
+    assert names == ["Default Admin"]
+    assert ziti_controller.faults.list() == []
+    assert ziti_controller.admin.data("GET", "/edge/management/v1/services") == []
+    assert ziti_controller.admin.data("GET", "/sim/v1/clock")["offsetSeconds"] == 0
+    assert ziti_controller.journal.events() == []
+    again = ziti_identity(name="x")  # the name is free again
+    assert again.id != SEEN["x"]
+    with again.connect() as conn:
+        assert conn.login_cert()["identity"]["id"] == again.id
+'''
+
+
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ZITI_SIM_"):
+            monkeypatch.delenv(name)
+
+
+def test_plugin_fixtures_in_an_sdk_test_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    _clean_env(monkeypatch)
+    pytester.makepyfile(test_sdk=INNER)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_inner_failures_are_reported(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """The outcome check above can fail: a wrong expectation inside fails the inner run."""
+    _clean_env(monkeypatch)
+    pytester.makepyfile(test_wrong='''
+def test_wrong(ziti_controller, ziti_identity):
+    ident = ziti_identity(name="y")
+    assert ziti_controller.journal.events(kind="enroll") == []
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+
+
+def test_plugin_option_is_registered(pytester: pytest.Pytester):
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*--ziti-database-url*"])
+
+
+def test_plugin_with_xdist_runs_one_controller_per_worker(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("xdist")
+    _clean_env(monkeypatch)
+    urls = pytester.path / "urls"
+    urls.mkdir()
+    pytester.makepyfile(test_workers=f'''
+import os
+from pathlib import Path
+
+
+def test_controller_of_this_worker(ziti_controller, ziti_identity):
+    ident = ziti_identity(name="w")
+    with ident.connect() as conn:
+        assert conn.login_cert()["identity"]["name"] == "w"
+    Path({str(urls)!r}, os.environ["PYTEST_XDIST_WORKER"]).write_text(ziti_controller.url)
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "each")
+    result.assert_outcomes(passed=2)
+    seen = {path.name: path.read_text() for path in urls.iterdir()}
+    assert sorted(seen) == ["gw0", "gw1"]
+    assert len(set(seen.values())) == 2
+
+
+def test_plugin_on_postgresql(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, worker_id: str):
+    _clean_env(monkeypatch)
+    database = _postgres_database(f"{worker_id}_plugin")
+    url = next(database)  # skips (or fails when PostgreSQL is required) if the server is unreachable
+    try:
+        pytester.makepyfile(test_sdk=INNER)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--ziti-database-url={url}")
+        result.assert_outcomes(passed=2)
+    finally:
+        database.close()
