@@ -27,18 +27,12 @@ def _shared() -> list[APIRouter]:
     return [version.router, sessions.router, identities.current, authenticators.current, services.public]
 
 
-def client_api() -> APIRouter:
-    router = APIRouter()
-    for part in [*_shared(), enrollments.client, services.client]:
-        router.include_router(part)
-    return router
+def client_api() -> list[APIRouter]:
+    return [*_shared(), enrollments.client, services.client]
 
 
-def management_api() -> APIRouter:
-    router = APIRouter()
-    for part in [*_shared(), identities.management, authenticators.management, enrollments.management, services.management]:
-        router.include_router(part)
-    return router
+def management_api() -> list[APIRouter]:
+    return [*_shared(), identities.management, authenticators.management, enrollments.management, services.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -54,8 +48,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_exception_handlers(app)
-    app.include_router(client_api(), prefix=CLIENT_PREFIX, tags=["client"])
-    app.include_router(management_api(), prefix=MANAGEMENT_PREFIX, tags=["management"])
+    # Each domain router is included directly (not through an API-level router): every level of nesting
+    # is one more round of route matching on every request.
+    for part in client_api():
+        app.include_router(part, prefix=CLIENT_PREFIX, tags=["client"])
+    for part in management_api():
+        app.include_router(part, prefix=MANAGEMENT_PREFIX, tags=["management"])
     if runtime.settings.sim_enabled:
         from controller.sim import endpoints as sim
         from controller.sim.faults import FaultInjectionMiddleware

@@ -27,7 +27,7 @@ from controller.pki.certs import cert_pem, certs_pem, fingerprint, is_ca, load_c
 from controller.pki.csr import parse_csr_pem
 from controller.pki.hierarchy import Pki
 from controller.pki.issuing import issue_client_cert
-from controller.pki.verify import ChainError, verify_client_chain
+from controller.pki.verify import ChainError, verify_client_chain, verify_client_chain_cached
 from controller.settings import Settings
 from controller.sim import journal
 from controller.store.models import Authenticator, Enrollment, Identity
@@ -227,7 +227,7 @@ def extend(
         raise Unauthorized.with_reason("the client certificate does not match the authenticator")
     # 10: it chains to the edge CAs (time ignored, so an expired certificate can still extend).
     try:
-        verify_client_chain(peer_certs[0], [pki.signer.cert, pki.intermediate.cert, *peer_certs[1:]], [pki.root.cert], now=now)
+        verify_client_chain_cached(peer_certs[0], [pki.signer.cert, pki.intermediate.cert, *peer_certs[1:]], [pki.root.cert], now=now)
     except ChainError as exc:
         raise Unauthorized.with_reason(f"the client certificate did not verify: {exc}") from None
     # 11-12: the CSR parses, its signature and key are acceptable.

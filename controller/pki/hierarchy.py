@@ -11,12 +11,14 @@ import fcntl
 import ipaddress
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from controller.pki.bundle import cacerts_body
 from controller.pki.certs import certs_pem, fingerprint, load_certs_pem
 from controller.pki.issuing import Issuer, issue_ca, issue_server_cert
 from controller.pki.keys import PrivateKey, generate_private_key, load_private_key_pem, private_key_pem, write_private_file
@@ -42,9 +44,14 @@ class Pki:
         """The edge CA bundle: every CA certificate, de-duplicated, in a stable order (root first)."""
         return [self.root.cert, self.intermediate.cert, self.signer.cert]
 
-    @property
+    @cached_property
     def ca_bundle_pem(self) -> str:
         return certs_pem(self.ca_certs)
+
+    @cached_property
+    def cacerts_body(self) -> bytes:
+        """What /.well-known/est/cacerts serves; the bundle does not change while the process runs."""
+        return cacerts_body(self.ca_certs)
 
     @property
     def ca_bundle_path(self) -> Path:

@@ -77,7 +77,7 @@ def get_current_identity_edge_routers(_session: CurrentSession, page: ListPage):
 
 
 @public.get("/external-jwt-signers", operation_id="listExternalJwtSigners")
-def list_external_jwt_signers(page: ListPage):
+async def list_external_jwt_signers(page: ListPage):
     return listing([], limit=page.limit, offset=page.offset, total=0)
 
 

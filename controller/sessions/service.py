@@ -15,7 +15,7 @@ from controller.ids import new_id, new_token
 from controller.passwords import verify_password
 from controller.pki.certs import fingerprint, public_key_print
 from controller.pki.hierarchy import Pki
-from controller.pki.verify import ChainError, is_within_validity, verify_client_chain
+from controller.pki.verify import ChainError, is_within_validity, verify_client_chain_cached
 from controller.sessions import repository
 from controller.store.models import ApiSession, Authenticator, Identity
 
@@ -123,12 +123,12 @@ def _verify_against_edge_pki(
     """
     if chain_complete:
         try:
-            verify_client_chain(leaf, intermediates, [pki.root.cert], now=now)
+            verify_client_chain_cached(leaf, intermediates, [pki.root.cert], now=now)
             return False
         except ChainError:
             pass
     try:
-        verify_client_chain(leaf, [], pki.ca_certs, now=now)
+        verify_client_chain_cached(leaf, [], pki.ca_certs, now=now)
     except ChainError as exc:
         raise InvalidAuth.with_reason(f"certificate did not verify against the network's CAs: {exc}") from None
     return chain_complete

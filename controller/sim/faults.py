@@ -81,6 +81,9 @@ class FaultInjectionMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(SIM_PATH_PREFIX):
             await self.app(scope, receive, send)
             return
+        if not _any_rule(self.runtime.engine):
+            await self.app(scope, receive, send)
+            return
         token = next((v.decode() for k, v in scope["headers"] if k == b"zt-session"), None)
         firing = await anyio.to_thread.run_sync(_decide_in_transaction, self.runtime, scope["method"], scope["path"], token)
         if firing is None:
@@ -102,6 +105,21 @@ class FaultInjectionMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+def _any_rule(engine: Any) -> bool:
+    """The common case, no rule at all, answered with one autocommit read: no transaction, no write lock,
+    no thread hop (an indexed one-row probe costs tens of microseconds, less than the hop)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT 1 FROM sim_fault_rules LIMIT 1")
+        found = cursor.fetchone() is not None
+        cursor.close()
+        raw.rollback()  # ends the implicit read transaction PostgreSQL drivers open
+        return found
+    finally:
+        raw.close()
 
 
 def _decide_in_transaction(runtime: Any, method: str, path: str, token: str | None) -> Firing | None:

@@ -8,7 +8,6 @@ from starlette.responses import Response
 from controller import __version__
 from controller.api.deps import RuntimeDep
 from controller.api.envelope import ok
-from controller.pki.bundle import cacerts_body
 
 router = APIRouter()
 
@@ -34,12 +33,12 @@ def _version(runtime: RuntimeDep) -> dict:
 
 
 @router.get("/version", operation_id="listVersion", summary="Version, API paths and capabilities")
-def list_version(runtime: RuntimeDep):
+async def list_version(runtime: RuntimeDep):
     return ok(_version(runtime))
 
 
 @router.get("/", operation_id="listRoot", summary="Same answer as /version")
-def list_root(runtime: RuntimeDep):
+async def list_root(runtime: RuntimeDep):
     return ok(_version(runtime))
 
 
@@ -48,8 +47,8 @@ def list_root(runtime: RuntimeDep):
     summary="The CA bundle as base64 certs-only PKCS#7 (application/pkcs7-mime)",
     responses={200: {"content": {"application/pkcs7-mime": {"schema": {"type": "string"}}}}},
 )
-def list_well_known_cas(runtime: RuntimeDep):
+async def list_well_known_cas(runtime: RuntimeDep):
     return Response(
-        cacerts_body(runtime.pki.ca_certs), media_type="application/pkcs7-mime",
+        runtime.pki.cacerts_body, media_type="application/pkcs7-mime",
         headers={"Content-Transfer-Encoding": "base64"},
     )
