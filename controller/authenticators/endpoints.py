@@ -30,16 +30,22 @@ def detail_current_identity_authenticator(id: str, db: DbSession, context: Curre
 
 
 @current.put("/current-identity/authenticators/{id}", operation_id="updateCurrentIdentityAuthenticator")
-def update_current_identity_authenticator(id: str, body: AuthenticatorUpdateWithCurrent, db: DbSession, now: Now, context: CurrentSession):
+def update_current_identity_authenticator(
+    id: str, body: AuthenticatorUpdateWithCurrent, db: DbSession, now: Now, settings: SettingsDep, context: CurrentSession,
+):
     service.update_own_password(db, context.identity, id, current_password=body.current_password, username=body.username,
-                                password=body.password, tags=body.tags, now=now)
+                                password=body.password, tags=body.tags, now=now,
+                                hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 
 @current.patch("/current-identity/authenticators/{id}", operation_id="patchCurrentIdentityAuthenticator")
-def patch_current_identity_authenticator(id: str, body: AuthenticatorPatchWithCurrent, db: DbSession, now: Now, context: CurrentSession):
+def patch_current_identity_authenticator(
+    id: str, body: AuthenticatorPatchWithCurrent, db: DbSession, now: Now, settings: SettingsDep, context: CurrentSession,
+):
     service.update_own_password(db, context.identity, id, current_password=body.current_password, username=body.username,
-                                password=body.password, tags=body.tags, now=now)
+                                password=body.password, tags=body.tags, now=now,
+                                hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 
@@ -76,7 +82,7 @@ def list_authenticators(db: DbSession, _admin: AdminSession, page: ListPage):
 
 @management.post("/authenticators", operation_id="createAuthenticator", status_code=201)
 def create_authenticator(body: AuthenticatorCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
-    authenticator = service.create(db, body, now=now, pki=runtime.pki)
+    authenticator = service.create(db, body, now=now, pki=runtime.pki, hash_cost=runtime.settings.effective_password_hash_cost)
     return created(authenticator.id, "authenticators")
 
 
@@ -86,14 +92,14 @@ def detail_authenticator(id: str, db: DbSession, _admin: AdminSession):
 
 
 @management.put("/authenticators/{id}", operation_id="updateAuthenticator")
-def update_authenticator(id: str, body: AuthenticatorUpdate, db: DbSession, now: Now, _admin: AdminSession):
-    service.update(db, service.get(db, id), body, now=now)
+def update_authenticator(id: str, body: AuthenticatorUpdate, db: DbSession, now: Now, settings: SettingsDep, _admin: AdminSession):
+    service.update(db, service.get(db, id), body, now=now, hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 
 @management.patch("/authenticators/{id}", operation_id="patchAuthenticator")
-def patch_authenticator(id: str, body: AuthenticatorPatch, db: DbSession, now: Now, _admin: AdminSession):
-    service.update(db, service.get(db, id), body, now=now)
+def patch_authenticator(id: str, body: AuthenticatorPatch, db: DbSession, now: Now, settings: SettingsDep, _admin: AdminSession):
+    service.update(db, service.get(db, id), body, now=now, hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 

@@ -65,25 +65,25 @@ def list_page(db: Session, page: Page, *, identity_id: str | None = None) -> tup
 
 def update_own_password(
     db: Session, identity: Identity, authenticator_id: str, *, current_password: str, username: str | None,
-    password: str | None, tags: dict[str, Any] | None, now: datetime,
+    password: str | None, tags: dict[str, Any] | None, now: datetime, hash_cost: int,
 ) -> None:
     authenticator = get_own(db, identity, authenticator_id)
     if authenticator.method != "updb":
         raise CanNotUpdateAuthenticator.with_reason("only updb authenticators can be updated by their identity")
     if not verify_password(current_password, authenticator.password_hash):
         raise Unauthorized.with_reason("the current password is not correct")
-    _apply_updb(db, authenticator, username=username, password=password, tags=tags, now=now)
+    _apply_updb(db, authenticator, username=username, password=password, tags=tags, now=now, hash_cost=hash_cost)
 
 
 def _apply_updb(db: Session, authenticator: Authenticator, *, username: str | None, password: str | None,
-                tags: dict[str, Any] | None, now: datetime) -> None:
+                tags: dict[str, Any] | None, now: datetime, hash_cost: int) -> None:
     if username is not None and username != authenticator.username:
         other = repository.by_username(db, username)
         if other is not None and other.id != authenticator.id:
             raise CouldNotValidate.for_field("username", "username is must be unique", username)
         authenticator.username = username
     if password is not None:
-        authenticator.password_hash = hash_password(password)
+        authenticator.password_hash = hash_password(password, cost=hash_cost)
     if tags is not None:
         authenticator.tags = tags
     authenticator.updated_at = now
@@ -91,7 +91,7 @@ def _apply_updb(db: Session, authenticator: Authenticator, *, username: str | No
 
 # --- administration -----------------------------------------------------------------------------------
 
-def create(db: Session, body: AuthenticatorCreate, *, now: datetime, pki: Pki) -> Authenticator:
+def create(db: Session, body: AuthenticatorCreate, *, now: datetime, pki: Pki, hash_cost: int) -> Authenticator:
     if body.method not in METHODS:
         raise CouldNotValidate.for_field("method", "method must be updb or cert", body.method)
     if db.get(Identity, body.identity_id) is None:
@@ -105,7 +105,7 @@ def create(db: Session, body: AuthenticatorCreate, *, now: datetime, pki: Pki) -
             raise CouldNotValidate.for_field("username" if not body.username else "password", "username and password are required for updb")
         if repository.by_username(db, body.username) is not None:
             raise CouldNotValidate.for_field("username", "username is must be unique", body.username)
-        authenticator.username, authenticator.password_hash = body.username, hash_password(body.password)
+        authenticator.username, authenticator.password_hash = body.username, hash_password(body.password, cost=hash_cost)
     else:
         leaf = _admin_supplied_cert(body.cert_pem, pki)
         if repository.by_fingerprint(db, fingerprint(leaf)) is not None:
@@ -137,10 +137,13 @@ def _admin_supplied_cert(text: str | None, pki: Pki) -> x509.Certificate:
     return leaf
 
 
-def update(db: Session, authenticator: Authenticator, body: AuthenticatorUpdate | AuthenticatorPatch, *, now: datetime) -> None:
+def update(
+    db: Session, authenticator: Authenticator, body: AuthenticatorUpdate | AuthenticatorPatch, *, now: datetime, hash_cost: int,
+) -> None:
     """Admins change only a updb login (and tags); method and identity never change."""
     if authenticator.method == "updb":
-        _apply_updb(db, authenticator, username=body.username, password=body.password, tags=body.tags, now=now)
+        _apply_updb(db, authenticator, username=body.username, password=body.password, tags=body.tags, now=now,
+                    hash_cost=hash_cost)
     elif body.tags is not None:
         authenticator.tags, authenticator.updated_at = body.tags, now
 
@@ -197,6 +200,20 @@ def _stored_leaf(authenticator: Authenticator) -> x509.Certificate:
     return load_certs_pem(authenticator.cert_pem or "")[0]
 
 
+def _own_cert_authenticator_locked(db: Session, identity: Identity, authenticator_id: str, op: journal.Operation) -> Authenticator:
+    """The checks extend and extend-verify share, in the real order: it exists (404), it is a cert
+    authenticator (409), it is the caller's (401). The row stays locked until the transaction ends."""
+    authenticator = repository.get(db, authenticator_id, for_update=True)
+    if authenticator is None:
+        raise _not_found(authenticator_id)
+    op.authenticator_id, op.old_fingerprint = authenticator.id, authenticator.fingerprint
+    if authenticator.method != "cert":
+        raise CanNotUpdateAuthenticator.with_reason("authenticator is not a certificate authenticator")
+    if authenticator.identity_id != identity.id:
+        raise Unauthorized.with_reason("the authenticator belongs to another identity")
+    return authenticator
+
+
 def extend(
     db: Session, identity: Identity, authenticator_id: str, csr_pem: str, *, peer_certs: list[x509.Certificate],
     now: datetime, settings: Settings, pki: Pki, op: journal.Operation,
@@ -209,15 +226,8 @@ def extend(
     leaf = next((c for c in peer_certs if not is_ca(c)), None)
     if not peer_certs or leaf is None:
         raise Unauthorized.with_reason("a client certificate is required on the TLS connection")
-    # 4-8: the authenticator (locked for the rest of the transaction).
-    authenticator = repository.get(db, authenticator_id, for_update=True)
-    if authenticator is None:
-        raise _not_found(authenticator_id)
-    op.authenticator_id, op.old_fingerprint = authenticator.id, authenticator.fingerprint
-    if authenticator.method != "cert":
-        raise CanNotUpdateAuthenticator.with_reason("authenticator is not a certificate authenticator")
-    if authenticator.identity_id != identity.id:
-        raise Unauthorized.with_reason("the authenticator belongs to another identity")
+    # 4-8: the caller's own cert authenticator (locked for the rest of the transaction), network-issued.
+    authenticator = _own_cert_authenticator_locked(db, identity, authenticator_id, op)
     if not authenticator.is_issued_by_network:
         raise CanNotUpdateAuthenticator.with_reason("the certificate was not issued by this network and cannot be extended")
     if not authenticator.cert_pem or not authenticator.fingerprint:
@@ -256,14 +266,7 @@ def verify_extension(
     db: Session, identity: Identity, authenticator_id: str, client_cert: str, *, now: datetime, op: journal.Operation,
 ) -> Authenticator:
     """Promote the pending certificate: the old one stops authenticating at once, the new one starts."""
-    authenticator = repository.get(db, authenticator_id, for_update=True)
-    if authenticator is None:
-        raise _not_found(authenticator_id)
-    op.authenticator_id, op.old_fingerprint = authenticator.id, authenticator.fingerprint
-    if authenticator.method != "cert":
-        raise CanNotUpdateAuthenticator.with_reason("authenticator is not a certificate authenticator")
-    if authenticator.identity_id != identity.id:
-        raise Unauthorized.with_reason("the authenticator belongs to another identity")
+    authenticator = _own_cert_authenticator_locked(db, identity, authenticator_id, op)
     if not authenticator.cert_pem:
         raise CanNotUpdateAuthenticator.with_reason("the authenticator has no certificate")
     if not authenticator.unverified_cert_pem or not authenticator.unverified_fingerprint:

@@ -69,14 +69,15 @@ def enroll_ott(body: OttEnrollRequest, db: DbSession, now: Now, runtime: Runtime
 
 
 @client.post("/enroll/updb", operation_id="enrollUpdb", summary="Enroll a username and password")
-def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep):
+def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep):
     try:
         credentials = UpdbCredentials.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CouldNotValidate.for_field(".".join(map(str, first["loc"])) or "(root)", first["msg"]) from None
     with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": "updb"}):
-        username = service.enroll_updb(db, token, credentials.username, credentials.password, method="updb", now=now)
+        username = service.enroll_updb(db, token, credentials.username, credentials.password, method="updb", now=now,
+                                       hash_cost=settings.effective_password_hash_cost)
     return ok({"username": username})
 
 

@@ -129,7 +129,7 @@ def enroll_ott(
 
 
 def enroll_updb(
-    db: Session, token: str | None, username: str | None, password: str, *, method: str | None, now: datetime,
+    db: Session, token: str | None, username: str | None, password: str, *, method: str | None, now: datetime, hash_cost: int,
 ) -> str:
     enrollment, identity = _redeemable(db, token, method, now=now)
     if enrollment.method != "updb":
@@ -138,7 +138,7 @@ def enroll_updb(
     if not username:
         raise CouldNotValidate.for_field("username", "username is required")
     _replace_with_authenticator(db, enrollment, Authenticator(
-        id=new_id(), identity_id=identity.id, method="updb", username=username, password_hash=hash_password(password),
+        id=new_id(), identity_id=identity.id, method="updb", username=username, password_hash=hash_password(password, cost=hash_cost),
         created_at=now, updated_at=now, tags={},
     ))
     journal.record(db, kind="enroll", at=now, identity_id=identity.id, detail={"method": "updb", "username": username})
@@ -206,7 +206,8 @@ def redeem(
         if not isinstance(password, str) or not password:
             _redeemable(db, token, "updb", now=now)  # token problems are reported first
             raise CouldNotValidate.for_field("password", "password is required")
-        username = enroll_updb(db, token, body.get("username"), password, method="updb", now=now)
+        username = enroll_updb(db, token, body.get("username"), password, method="updb", now=now,
+                               hash_cost=settings.effective_password_hash_cost)
         return {"username": username}
     # ottca, erott, trott: the token must name an enrollment of that method, and none can exist here.
     _redeemable(db, token, method, now=now)
