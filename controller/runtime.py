@@ -58,7 +58,7 @@ class Runtime:
         )
         if settings.mode is Mode.fixture:
             _seed_sqlite_from_template(settings)
-        engine = make_engine(settings.resolved_database_url())
+        engine = make_engine(settings.resolved_database_url(), pool_size=settings.max_requests_in_flight + 4)
         ensure_schema(engine)
         password, generated = _admin_password(settings)
         runtime = cls(settings, engine, make_session_factory(engine), pki, password, generated)

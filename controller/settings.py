@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         None, ge=10, le=20, description="log2 of scrypt's N for updb passwords; default 14, or 10 in fixture mode"
     )
 
+    max_requests_in_flight: int = Field(
+        16, ge=1, le=32, description="requests processed at once; more wait (must stay under the 40-thread pool)"
+    )
+
     log_level: str = "info"
 
     @field_validator("ca_key_type", "server_key_type")

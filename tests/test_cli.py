@@ -543,3 +543,26 @@ def test_sim_commands_need_the_controller(tmp_path):
     result = cli("sim", "clock", "show", "--data-dir", str(tmp_path / "nothing-here"), cwd=tmp_path)
     assert result.returncode != 0
     assert "CA bundle not found" in result.stderr
+
+
+def test_sim_snapshot_and_policy_commands(clean_mock, tmp_path):
+    mock = clean_mock
+    sim_json(mock, tmp_path, "clock", "advance", "2d")
+    sim_json(mock, tmp_path, "snapshots", "save", "two-days")
+    assert [s["name"] for s in sim_json(mock, tmp_path, "snapshots")] == ["two-days"]
+    sim_json(mock, tmp_path, "clock", "advance", "5d")
+    sim_json(mock, tmp_path, "snapshots", "restore", "two-days")
+    assert sim_json(mock, tmp_path, "clock")["offsetSeconds"] == pytest.approx(2 * 86400, abs=5)
+    sim_json(mock, tmp_path, "snapshots", "delete", "two-days")
+    assert sim_json(mock, tmp_path, "snapshots") == []
+    missing = sim(mock, tmp_path, "snapshots", "restore", "nope")
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+    policy = sim_json(mock, tmp_path, "policy", "set", "--identity-cert-lifetime", "10s", "--allow-expired-certs", "false")
+    assert (policy["identityCertLifetimeSeconds"], policy["allowExpiredCerts"]) == (10, False)
+    assert sorted(policy["overridden"]) == ["allowExpiredCerts", "identityCertLifetime"]
+    policy = sim_json(mock, tmp_path, "policy", "set", "--identity-cert-lifetime", "default")
+    assert policy["overridden"] == ["allowExpiredCerts"]
+    assert sim_json(mock, tmp_path, "policy")["identityCertLifetimeSeconds"] == 365 * 86400
+    bad = sim(mock, tmp_path, "policy", "set", "--session-timeout", "soon")
+    assert bad.returncode == 1 and "COULD_NOT_VALIDATE" in bad.stderr

@@ -94,3 +94,17 @@ def test_server_certificate_matches_what_sdks_check(ctl):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
     with ssl.create_connection(("localhost", parts.port)) as raw, context.wrap_socket(raw, server_hostname="localhost"):
         pass
+
+
+def test_unexpected_failures_answer_unhandled_without_internals(ctl, anon, monkeypatch):
+    from controller.version import endpoints
+
+    def broken(_runtime):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(endpoints, "_version", broken)
+    status, headers, body = anon.raw("GET", "/edge/client/v1/version")
+    assert status == 500 and headers["content-type"] == "application/json"
+    assert b'"UNHANDLED"' in body and b"secret internal detail" not in body and b"RuntimeError" not in body
+    monkeypatch.undo()
+    assert anon.raw("GET", "/version")[0] == 200  # the server keeps serving

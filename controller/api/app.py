@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from controller import __version__
 from controller.api.envelope import install_exception_handlers
-from controller.api.middleware import InstanceIdMiddleware, RootAliasMiddleware
+from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
@@ -61,5 +61,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
         app.add_middleware(FaultInjectionMiddleware, runtime=runtime)
     app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/"))
+    # Well under the thread pool's 40 threads (see InFlightLimitMiddleware for the deadlock this prevents).
+    app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight, exempt=("/events/wait",))
     app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -36,3 +37,27 @@ class RootAliasMiddleware:
         if scope["type"] == "http" and not scope["path"].startswith(self.passthrough):
             scope = {**scope, "path": self.prefix + scope["path"], "raw_path": self.raw_prefix + scope.get("raw_path", b"")}
         await self.app(scope, receive, send)
+
+
+class InFlightLimitMiddleware:
+    """At most `limit` requests inside the app at once; the others wait here, holding no thread.
+
+    Why: a request's transaction spans several thread-pool hops (dependencies, route, commit). On SQLite it
+    holds the write lock from its first hop, so if every pool thread were taken by requests waiting for that
+    lock, its holder could never get a thread to commit: a deadlock until the busy timeout. Keeping the
+    requests in flight well under the pool size means the holder always finds a thread. Paths listed in
+    `exempt` (long-polls that hold no lock across hops) bypass the limit.
+    """
+
+    def __init__(self, app: Any, limit: int, exempt: tuple[str, ...] = ()):
+        self.app, self.limit, self.exempt = app, limit, exempt
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].endswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:  # created in the serving event loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)

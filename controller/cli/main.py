@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--times", type=int)
     faults.add_argument("--seed", type=int, default=0)
     _add_connection_options(faults)
+    snapshots = sim_commands.add_parser("snapshots", help="list, save, restore or delete named snapshots")
+    snapshots.add_argument("operation", nargs="?", default="list", choices=["list", "save", "restore", "delete"])
+    snapshots.add_argument("name", nargs="?")
+    _add_connection_options(snapshots)
+    policy = sim_commands.add_parser("policy", help="show or override lifetimes and the expired-certificate rule")
+    policy.add_argument("operation", nargs="?", default="show", choices=["show", "set"])
+    policy.add_argument("--identity-cert-lifetime", help="e.g. 10s, 1h, 365d; 'default' clears the override")
+    policy.add_argument("--enrollment-lifetime", help="e.g. 30s, 180m; 'default' clears the override")
+    policy.add_argument("--session-timeout", help="e.g. 2m, 30m; 'default' clears the override")
+    policy.add_argument("--allow-expired-certs", choices=["true", "false", "default"])
+    _add_connection_options(policy)
     events = sim_commands.add_parser("events", help="print the event journal")
     events.add_argument("--kind")
     events.add_argument("--identity-id")
@@ -205,6 +216,26 @@ def _sim(args: argparse.Namespace) -> int:
                 result = conn.data("DELETE", f"/sim/v1/faults/{args.id}")
             else:
                 result = conn.data("DELETE", "/sim/v1/faults")
+        elif args.action == "snapshots":
+            if args.operation != "list" and not args.name:
+                raise SystemExit(f"sim snapshots {args.operation} needs a snapshot name")
+            if args.operation == "list":
+                result = conn.data("GET", "/sim/v1/snapshots")
+            elif args.operation == "save":
+                result = conn.data("POST", "/sim/v1/snapshots", json_body={"name": args.name})
+            elif args.operation == "restore":
+                result = conn.data("POST", f"/sim/v1/snapshots/{args.name}/restore")
+            else:
+                result = conn.data("DELETE", f"/sim/v1/snapshots/{args.name}")
+        elif args.action == "policy":
+            if args.operation == "show":
+                result = conn.data("GET", "/sim/v1/policy")
+            else:
+                fields = {"identityCertLifetime": args.identity_cert_lifetime, "enrollmentLifetime": args.enrollment_lifetime,
+                          "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
+                body = {k: (None if v == "default" else {"true": True, "false": False}.get(v, v))
+                        for k, v in fields.items() if v is not None}
+                result = conn.data("PUT", "/sim/v1/policy", json_body=body)
         else:
             query = "&".join(f"{k}={v}" for k, v in (("kind", args.kind), ("identityId", args.identity_id)) if v)
             result = conn.data("GET", f"/sim/v1/events?{query}")

@@ -76,12 +76,13 @@ class FaultInjectionMiddleware:
     def __init__(self, app: Any, runtime: Any):
         self.app = app
         self.runtime = runtime
+        self._probe = _RuleProbe(runtime.engine)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith(SIM_PATH_PREFIX):
             await self.app(scope, receive, send)
             return
-        if not _any_rule(self.runtime.engine):
+        if not self._probe.any_rule():
             await self.app(scope, receive, send)
             return
         token = next((v.decode() for k, v in scope["headers"] if k == b"zt-session"), None)
@@ -107,19 +108,39 @@ class FaultInjectionMiddleware:
         await self.app(scope, receive, send)
 
 
-def _any_rule(engine: Any) -> bool:
-    """The common case, no rule at all, answered with one autocommit read: no transaction, no write lock,
-    no thread hop (an indexed one-row probe costs tens of microseconds, less than the hop)."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT 1 FROM sim_fault_rules LIMIT 1")
-        found = cursor.fetchone() is not None
-        cursor.close()
-        raw.rollback()  # ends the implicit read transaction PostgreSQL drivers open
-        return found
-    finally:
-        raw.close()
+class _RuleProbe:
+    """Answers the common case, no rule at all, with one autocommit read on a connection of its own: no
+    transaction, no write lock, no thread hop (the probe costs tens of microseconds, less than a hop).
+
+    It runs on the event loop's thread only, one call at a time, so one dedicated connection is enough and
+    the loop never waits for the pool, whose connections belong to requests that need the loop to finish.
+    """
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self._connection: Any = None
+
+    def any_rule(self) -> bool:
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = self.engine.raw_connection()
+                self._connection.detach()  # ours for good, outside the pool
+            try:
+                cursor = self._connection.cursor()
+                cursor.execute("SELECT 1 FROM sim_fault_rules LIMIT 1")
+                found = cursor.fetchone() is not None
+                cursor.close()
+                self._connection.rollback()  # ends the implicit read transaction PostgreSQL drivers open
+                return found
+            except Exception:
+                self._connection, broken = None, self._connection
+                try:
+                    broken.close()
+                except Exception:  # noqa: BLE001 - already broken
+                    pass
+                if attempt == 2:
+                    raise
+        return False
 
 
 def _decide_in_transaction(runtime: Any, method: str, path: str, token: str | None) -> Firing | None:

@@ -25,13 +25,15 @@ SCHEMA_HEAD = "0002"
 MIGRATION_LOCK_KEY = 0x5A171  # any constant shared by all replicas
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+    """`pool_size` must cover the requests in flight (see InFlightLimitMiddleware), so that none waits for a
+    connection while holding another resource."""
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if in_memory else None,
+            **({"poolclass": StaticPool} if in_memory else {"pool_size": pool_size, "max_overflow": 4}),
         )
 
         @event.listens_for(engine, "connect")
@@ -50,7 +52,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
