@@ -7,6 +7,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -40,22 +41,20 @@ def verify_jwt_signature(token: str, cert: x509.Certificate) -> None:
     signing_input, _, signature_b64 = token.strip().rpartition(".")
     signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
     key = cert.public_key()
+    digest_class = _HASHES.get(alg[2:])
+    if digest_class is None or not alg.startswith(("ES", "RS")):
+        raise EnrollmentError(f"unsupported JWT algorithm {alg!r}")
     try:
-        digest = _HASHES[alg[2:]]()
         if alg.startswith("ES") and isinstance(key, ec.EllipticCurvePublicKey):
             half = len(signature) // 2
             der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
-            key.verify(der, signing_input.encode(), ec.ECDSA(digest))
+            key.verify(der, signing_input.encode(), ec.ECDSA(digest_class()))
         elif alg.startswith("RS") and isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, signing_input.encode(), padding.PKCS1v15(), digest)
+            key.verify(signature, signing_input.encode(), padding.PKCS1v15(), digest_class())
         else:
             raise EnrollmentError(f"JWT algorithm {alg!r} does not fit the server's {type(key).__name__}")
-    except (KeyError, ValueError) as exc:
-        raise EnrollmentError(f"unsupported JWT algorithm {alg!r}") from exc
-    except Exception as exc:  # cryptography.exceptions.InvalidSignature
-        if isinstance(exc, EnrollmentError):
-            raise
-        raise EnrollmentError("the enrollment JWT was not signed by the controller's TLS server key") from exc
+    except InvalidSignature:
+        raise EnrollmentError("the enrollment JWT was not signed by the controller's TLS server key") from None
 
 
 def fetch_ca_bundle(conn: Connection) -> list[x509.Certificate]:

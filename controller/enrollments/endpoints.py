@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
@@ -83,8 +84,6 @@ def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: Runt
 
 @management.get("/enrollments", operation_id="listEnrollments")
 def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
-    from sqlalchemy import select
-
     rows, total = paginate(db, select(Enrollment), page, repository.FILTERABLE, Enrollment.created_at)
     names = {i.id: i for i in db.query(Identity).filter(Identity.id.in_({r.identity_id for r in rows}))}
     return listing([service.to_wire(r, names.get(r.identity_id)) for r in rows], limit=page.limit, offset=page.offset, total=total)

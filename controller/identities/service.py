@@ -20,7 +20,7 @@ from controller.passwords import DEFAULT_COST, hash_password, verify_password
 from controller.pki.hierarchy import Pki
 from controller.settings import Settings
 from controller.sim.clock import wall_clock
-from controller.store.models import Authenticator, Enrollment, Identity
+from controller.store.models import ApiSession, Authenticator, Enrollment, Identity
 
 DEFAULT_ADMIN_NAME = "Default Admin"
 
@@ -119,8 +119,6 @@ def to_wire_many(db: Session, identities: list[Identity], *, has_session: set[st
     ids = [i.id for i in identities]
     auths = repository.authenticators_of(db, ids)
     enrolls = repository.enrollments_of(db, ids)
-    from controller.store.models import ApiSession
-
     active = has_session if has_session is not None else set(
         db.scalars(select(ApiSession.identity_id).where(ApiSession.identity_id.in_(ids)))
     )

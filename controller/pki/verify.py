@@ -29,7 +29,7 @@ def verify_client_chain(
         raise ChainError(str(exc)) from None
 
 
-_verified: OrderedDict[tuple[bytes, ...], str | None] = OrderedDict()
+_verified: OrderedDict[tuple[bytes, tuple[bytes, ...], tuple[bytes, ...]], str | None] = OrderedDict()
 _verified_lock = threading.Lock()
 _VERIFIED_MAX = 4096
 
@@ -41,9 +41,8 @@ def verify_client_chain_cached(
     outcome depends only on the certificates themselves (the key below: their DER, intermediates and roots
     included); three signature checks (~280 µs) are paid once per certificate, not once per request. The
     CAs' own validity is judged when first seen, a simplification for certificates that outlive a CA."""
-    key = tuple(c.public_bytes(Encoding.DER) for c in (leaf, *intermediates, None, *roots) if c is not None) + (
-        len(intermediates).to_bytes(2, "big"),
-    )
+    der = lambda certs: tuple(c.public_bytes(Encoding.DER) for c in certs)  # noqa: E731
+    key = (leaf.public_bytes(Encoding.DER), der(intermediates), der(roots))
     with _verified_lock:
         if key in _verified:
             _verified.move_to_end(key)
