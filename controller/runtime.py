@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from controller.identities.service import ensure_default_admin
 from controller.pki.hierarchy import Pki, load_or_create
 from controller.pki.keys import write_private_file
 from controller.settings import Mode, Settings
@@ -62,8 +63,6 @@ class Runtime:
         ensure_schema(engine)
         password, generated = _admin_password(settings)
         runtime = cls(settings, engine, make_session_factory(engine), pki, password, generated)
-        from controller.identities.service import ensure_default_admin
-
         with runtime.sessions.begin() as db:
             ensure_default_admin(db, settings.admin_username, password, hash_cost=settings.effective_password_hash_cost)
         return runtime

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from controller.api.render import fmt_time
 from controller.errors import ApiError
+from controller.sim import clock
 from controller.store.models import SimEvent
 
 KINDS = ("enroll", "authenticate", "extend", "extend-verify", "request-extend", "re-enroll")
@@ -48,8 +50,6 @@ def failures_recorded(sessions: sessionmaker[Session], db: Session, kind: str, *
     try:
         yield op
     except ApiError as error:
-        from controller.sim import clock
-
         # The request fails, so its transaction is rolled back anyway; do it first, so that it releases
         # SQLite's write lock before the failure is written through another connection.
         db.rollback()
@@ -63,8 +63,6 @@ def failures_recorded(sessions: sessionmaker[Session], db: Session, kind: str, *
 
 
 def to_wire(event: SimEvent) -> dict[str, Any]:
-    from controller.api.render import fmt_time
-
     return {
         "seq": event.seq, "at": fmt_time(event.at), "kind": event.kind, "outcome": event.outcome,
         "identityId": event.identity_id, "authenticatorId": event.authenticator_id,
