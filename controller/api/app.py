@@ -15,6 +15,8 @@ from controller.identities import endpoints as identities
 from controller.runtime import Runtime
 from controller.services import endpoints as services
 from controller.sessions import endpoints as sessions
+from controller.sim import endpoints as sim
+from controller.sim.faults import FaultInjectionMiddleware
 from controller.version import endpoints as version
 
 CLIENT_PREFIX = "/edge/client/v1"
@@ -55,9 +57,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     for part in management_api():
         app.include_router(part, prefix=MANAGEMENT_PREFIX, tags=["management"])
     if runtime.settings.sim_enabled:
-        from controller.sim import endpoints as sim
-        from controller.sim.faults import FaultInjectionMiddleware
-
         app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
         app.add_middleware(FaultInjectionMiddleware, runtime=runtime)
     app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/"))
