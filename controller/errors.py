@@ -48,6 +48,7 @@ CouldNotParseBody = _error("CouldNotParseBody", "COULD_NOT_PARSE_BODY", 400, "Th
 InvalidPagination = _error("InvalidPagination", "INVALID_PAGINATION", 400, "The pagination properties provided are invalid")
 InvalidFilter = _error("InvalidFilter", "INVALID_FILTER", 400, "The filter query supplied is invalid")
 UnsupportedMedia = _error("UnsupportedMedia", "UNSUPPORTED_MEDIA", 415, "The requested media type is not supported")
+MissingOrInvalidCsr = _error("MissingOrInvalidCsr", "MISSING_OR_INVALID_CSR", 400, "The request requires a CSR and one was not provided or was invalid")
 CouldNotProcessCsr = _error("CouldNotProcessCsr", "COULD_NOT_PROCESS_CSR", 400, "Could not process the supplied CSR")
 CanNotUpdateAuthenticator = _error("CanNotUpdateAuthenticator", "CAN_NOT_UPDATE_AUTHENTICATOR", 409, "The authenticator cannot be updated in this manner")
 InvalidClientCert = _error("InvalidClientCert", "INVALID_CLIENT_CERT", 400, "The supplied client certificate is not valid")

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     trust_domain: str | None = None
 
     identity_cert_lifetime: Duration = timedelta(days=365)
+    router_cert_lifetime: Duration = Field(timedelta(days=365), description="lifetime of both edge router certificates (client and server)")
     enrollment_lifetime: Duration = timedelta(minutes=180)
     session_timeout: Duration = timedelta(minutes=30)
     allow_expired_certs: bool = True

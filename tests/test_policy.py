@@ -14,7 +14,8 @@ from controller.pki.certs import load_certs_pem
 
 def test_defaults_are_the_settings(ctl):
     policy = ctl.admin.data("GET", "/sim/v1/policy")
-    assert policy == {"identityCertLifetimeSeconds": 365 * 86400, "enrollmentLifetimeSeconds": 180 * 60,
+    assert policy == {"identityCertLifetimeSeconds": 365 * 86400, "routerCertLifetimeSeconds": 365 * 86400,
+                      "enrollmentLifetimeSeconds": 180 * 60,
                       "sessionTimeoutSeconds": 1800, "allowExpiredCerts": True, "overridden": []}
 
 

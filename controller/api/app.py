@@ -12,6 +12,7 @@ from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddlew
 from controller.authenticators import endpoints as authenticators
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
+from controller.routers import endpoints as routers
 from controller.runtime import Runtime
 from controller.services import endpoints as services
 from controller.sessions import endpoints as sessions
@@ -30,11 +31,12 @@ def _shared() -> list[APIRouter]:
 
 
 def client_api() -> list[APIRouter]:
-    return [*_shared(), enrollments.client, services.client]
+    return [*_shared(), enrollments.client, routers.client, services.client]
 
 
 def management_api() -> list[APIRouter]:
-    return [*_shared(), identities.management, authenticators.management, enrollments.management, services.management]
+    return [*_shared(), identities.management, authenticators.management, enrollments.management, routers.management,
+            services.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:

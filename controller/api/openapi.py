@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from fastapi import routing
 from fastapi.openapi.utils import get_openapi
 
 from controller import __version__
@@ -27,9 +28,12 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
     from controller.api.app import create_app
 
     app = create_app(SimpleNamespace(settings=Settings(mode="mock"), instance_id="openapi-export"))  # type: ignore[arg-type]
+    # FastAPI >= 0.165 keeps included routers as such in app.routes; iterate the effective routes instead.
+    iter_contexts = getattr(routing, "iter_route_contexts", None)
+    candidates = list(iter_contexts(app.routes)) if iter_contexts else list(app.routes)
     documents = {}
     for name, (prefix, title) in DOCUMENTS.items():
-        routes = [r for r in app.routes if getattr(r, "path", "").startswith(prefix + "/") or getattr(r, "path", "") == prefix]
+        routes = [r for r in candidates if (getattr(r, "path", None) or "").startswith(prefix + "/") or getattr(r, "path", None) == prefix]
         documents[name] = get_openapi(title=title, version=__version__, routes=routes,
                                       servers=[{"url": "https://127.0.0.1:1280"}])
     return documents

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy = sim_commands.add_parser("policy", help="show or override lifetimes and the expired-certificate rule")
     policy.add_argument("operation", nargs="?", default="show", choices=["show", "set"])
     policy.add_argument("--identity-cert-lifetime", help="e.g. 10s, 1h, 365d; 'default' clears the override")
+    policy.add_argument("--router-cert-lifetime", help="edge router certificates, e.g. 1h, 365d; 'default' clears the override")
     policy.add_argument("--enrollment-lifetime", help="e.g. 30s, 180m; 'default' clears the override")
     policy.add_argument("--session-timeout", help="e.g. 2m, 30m; 'default' clears the override")
     policy.add_argument("--allow-expired-certs", choices=["true", "false", "default"])
@@ -231,7 +232,8 @@ def _sim(args: argparse.Namespace) -> int:
             if args.operation == "show":
                 result = conn.data("GET", "/sim/v1/policy")
             else:
-                fields = {"identityCertLifetime": args.identity_cert_lifetime, "enrollmentLifetime": args.enrollment_lifetime,
+                fields = {"identityCertLifetime": args.identity_cert_lifetime, "routerCertLifetime": args.router_cert_lifetime,
+                          "enrollmentLifetime": args.enrollment_lifetime,
                           "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
                 body = {k: (None if v == "default" else {"true": True, "false": False}.get(v, v))
                         for k, v in fields.items() if v is not None}

@@ -1,4 +1,4 @@
-"""Client enrollment (/enroll, /enroll/ott, /enroll/updb) and the management enrollment routes."""
+"""Client enrollment (/enroll, /enroll/ott, /enroll/updb; erott through /enroll) and the management enrollment routes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from controller.enrollments import repository, service
 from controller.enrollments.schemas import EnrollmentCreate, EnrollmentRefresh, OttEnrollRequest, UpdbCredentials
 from controller.errors import CouldNotParseBody, CouldNotValidate, UnsupportedMedia
 from controller.sim import journal
-from controller.store.models import Enrollment, Identity
+from controller.store.models import EdgeRouter, Enrollment, Identity
 
 client = APIRouter()
 management = APIRouter()
@@ -56,7 +56,8 @@ def enroll(
         if accept and "application/json" not in accept and "*/*" not in accept:
             raise UnsupportedMedia()
         csr_pem = raw
-    with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": method or ""}):
+    kind = "router-enroll" if method == "erott" else "enroll"
+    with journal.failures_recorded(runtime.sessions, db, kind, detail={"method": method or ""}):
         data = service.redeem(db, method=method, token=token, body=body, csr_pem=csr_pem, now=now,
                               settings=settings, pki=runtime.pki)
     return ok(data)
@@ -85,8 +86,10 @@ def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: Runt
 @management.get("/enrollments", operation_id="listEnrollments")
 def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
     rows, total = paginate(db, select(Enrollment), page, repository.FILTERABLE, Enrollment.created_at)
-    names = {i.id: i for i in db.query(Identity).filter(Identity.id.in_({r.identity_id for r in rows}))}
-    return listing([service.to_wire(r, names.get(r.identity_id)) for r in rows], limit=page.limit, offset=page.offset, total=total)
+    names = {i.id: i for i in db.query(Identity).filter(Identity.id.in_({r.identity_id for r in rows if r.identity_id}))}
+    routers = {r.id: r for r in db.query(EdgeRouter).filter(EdgeRouter.id.in_({r.edge_router_id for r in rows if r.edge_router_id}))}
+    return listing([service.to_wire(r, names.get(r.identity_id), routers.get(r.edge_router_id)) for r in rows],
+                   limit=page.limit, offset=page.offset, total=total)
 
 
 @management.post("/enrollments", operation_id="createEnrollment", status_code=201)
@@ -101,8 +104,7 @@ def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: 
 
 @management.get("/enrollments/{id}", operation_id="detailEnrollment")
 def detail_enrollment(id: str, db: DbSession, _admin: AdminSession):
-    enrollment = service.get(db, id)
-    return ok(service.to_wire(enrollment, db.get(Identity, enrollment.identity_id)))
+    return ok(service.to_wire_any(db, service.get(db, id)))
 
 
 @management.delete("/enrollments/{id}", operation_id="deleteEnrollment")

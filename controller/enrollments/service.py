@@ -1,4 +1,5 @@
-"""Enrollments: creating them (with their JWT), and redeeming them (ott, updb) for an authenticator."""
+"""Enrollments: creating them (with their JWT), and redeeming them: ott and updb for an authenticator, erott
+for an edge router's two certificates."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,8 +15,7 @@ from controller.api.render import base_entity, entity_ref, fmt_time
 from controller.enrollments import repository
 from controller.errors import (
     CouldNotValidate, EnrollmentExists, EnrollmentExpired, EnrollmentIdentityAlreadyEnrolled, EnrollmentNoValidCas,
-    InvalidEnrollMethod,
-    InvalidEnrollmentToken, NotFound,
+    InvalidEnrollMethod, InvalidEnrollmentToken, MissingOrInvalidCsr, NotFound,
 )
 from controller.ids import new_id, new_token
 from controller.passwords import hash_password
@@ -23,9 +24,10 @@ from controller.pki.csr import parse_csr_pem
 from controller.pki.hierarchy import Pki
 from controller.pki.issuing import issue_client_cert
 from controller.pki.jwt import sign_jwt
+from controller.routers import signing as router_signing
 from controller.settings import Settings
 from controller.sim import journal
-from controller.store.models import Authenticator, Enrollment, Identity
+from controller.store.models import Authenticator, EdgeRouter, Enrollment, Identity
 
 # The real controller turns an enrollment duration under 5 minutes into 180 minutes (a quirk).
 _FLOOR, _FLOOR_REPLACEMENT = timedelta(minutes=5), timedelta(minutes=180)
@@ -42,7 +44,7 @@ def default_expiry(settings: Settings, now: datetime) -> datetime:
 def _jwt(enrollment: Enrollment, *, settings: Settings, pki: Pki) -> str:
     claims: dict[str, Any] = {
         "iss": settings.api_url,
-        "sub": enrollment.identity_id,
+        "sub": enrollment.identity_id or enrollment.edge_router_id,
         "aud": [""],
         "exp": int(enrollment.expires_at.timestamp()),
         "jti": enrollment.token,
@@ -80,6 +82,21 @@ def create(
     return enrollment
 
 
+def create_for_router(db: Session, router: EdgeRouter, *, now: datetime, settings: Settings, pki: Pki) -> Enrollment:
+    """The router's erott enrollment (its JWT's `sub` is the router id), with the configured lifetime."""
+    enrollment = Enrollment(
+        id=new_id(), edge_router_id=router.id, method="erott", token=new_token(), expires_at=default_expiry(settings, now),
+        jwt="", created_at=now, updated_at=now,
+    )
+    enrollment.jwt = _jwt(enrollment, settings=settings, pki=pki)
+    db.add(enrollment)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise EnrollmentExists() from None
+    return enrollment
+
+
 def refresh(db: Session, enrollment: Enrollment, *, now: datetime, expires_at: datetime, settings: Settings, pki: Pki) -> Enrollment:
     if expires_at <= now:
         raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
@@ -90,18 +107,23 @@ def refresh(db: Session, enrollment: Enrollment, *, now: datetime, expires_at: d
     return enrollment
 
 
-def _redeemable(db: Session, token: str | None, method: str | None, *, now: datetime) -> tuple[Enrollment, Identity]:
+def _redeemable_enrollment(db: Session, token: str | None, method: str | None, *, now: datetime) -> Enrollment:
     """Token lookup, then the method check, then expiry: the real order."""
     enrollment = repository.by_token_for_update(db, token) if token else None
     if enrollment is None:
-        raise InvalidEnrollmentToken()
-    identity = db.get(Identity, enrollment.identity_id)
-    if identity is None:
         raise InvalidEnrollmentToken()
     if method and method != enrollment.method:
         raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": method})
     if enrollment.expires_at <= now:
         raise EnrollmentExpired()
+    return enrollment
+
+
+def _redeemable(db: Session, token: str | None, method: str | None, *, now: datetime) -> tuple[Enrollment, Identity]:
+    enrollment = _redeemable_enrollment(db, token, method, now=now)
+    identity = db.get(Identity, enrollment.identity_id) if enrollment.identity_id else None
+    if identity is None:
+        raise InvalidEnrollmentToken()
     return enrollment, identity
 
 
@@ -145,6 +167,38 @@ def enroll_updb(
     return username
 
 
+def enroll_erott(
+    db: Session, token: str | None, cert_csr: Any, server_cert_csr: Any, *, method: str | None, now: datetime,
+    settings: Settings, pki: Pki,
+) -> dict[str, str]:
+    """Redeem an edge router's token for its client and server certificates: the router becomes verified
+    with the new client fingerprint and the enrollment is deleted, in this one transaction."""
+    enrollment = _redeemable_enrollment(db, token, method, now=now)
+    if enrollment.method != "erott":
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": "erott"})
+    router = db.scalars(select(EdgeRouter).where(EdgeRouter.id == enrollment.edge_router_id).with_for_update()).one_or_none()
+    if router is None:
+        raise InvalidEnrollmentToken()
+    for field, value in (("certCsr", cert_csr), ("serverCertCsr", server_cert_csr)):
+        if not isinstance(value, str) or not value.strip():
+            raise MissingOrInvalidCsr(cause={"field": field, "reason": "a PEM CSR is required", "value": None})
+    certs = router_signing.sign(router.id, cert_csr, server_cert_csr, now=now, settings=settings, pki=pki)
+    client_chain = certs_pem(pki.chain_minus_root(certs.client))
+    server_chain = certs_pem(pki.chain_minus_root(certs.server))
+    new_fp = fingerprint(certs.client)
+    old_fp = router.fingerprint
+    router.fingerprint, router.cert_pem, router.server_cert_pem = new_fp, client_chain, server_chain
+    router.is_verified, router.updated_at = True, now
+    db.delete(enrollment)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise InvalidEnrollmentToken() from None
+    journal.record(db, kind="router-enroll", at=now, old_fingerprint=old_fp, new_fingerprint=new_fp,
+                   detail={"method": "erott", "edgeRouterId": router.id})
+    return {"ca": pki.ca_bundle_pem, "cert": client_chain, "serverCert": server_chain}
+
+
 def _replace_with_authenticator(db: Session, enrollment: Enrollment, authenticator: Authenticator) -> None:
     db.delete(enrollment)
     db.add(authenticator)
@@ -161,18 +215,29 @@ def get(db: Session, enrollment_id: str) -> Enrollment:
     return enrollment
 
 
-def to_wire(enrollment: Enrollment, identity: Identity | None) -> dict[str, Any]:
-    return {
+def to_wire(enrollment: Enrollment, identity: Identity | None, router: EdgeRouter | None = None) -> dict[str, Any]:
+    data = {
         **base_entity(enrollment, "enrollments"),
         "method": enrollment.method,
         "token": enrollment.token,
         "jwt": enrollment.jwt,
         "expiresAt": fmt_time(enrollment.expires_at),
         "identityId": enrollment.identity_id,
-        "identity": entity_ref("identities", enrollment.identity_id, identity.name if identity else None),
+        "identity": entity_ref("identities", enrollment.identity_id, identity.name if identity else None) if enrollment.identity_id else None,
         "username": enrollment.username,
         "caId": None,
     }
+    if enrollment.edge_router_id:
+        data["edgeRouterId"] = enrollment.edge_router_id
+        data["edgeRouter"] = entity_ref("edge-routers", enrollment.edge_router_id, router.name if router else None)
+    return data
+
+
+def to_wire_any(db: Session, enrollment: Enrollment) -> dict[str, Any]:
+    """The detail of one enrollment, whoever owns it."""
+    identity = db.get(Identity, enrollment.identity_id) if enrollment.identity_id else None
+    router = db.get(EdgeRouter, enrollment.edge_router_id) if enrollment.edge_router_id else None
+    return to_wire(enrollment, identity, router)
 
 
 def to_identity_summary(enrollment: Enrollment) -> dict[str, Any]:
@@ -209,6 +274,9 @@ def redeem(
         username = enroll_updb(db, token, body.get("username"), password, method="updb", now=now,
                                hash_cost=settings.effective_password_hash_cost)
         return {"username": username}
-    # ottca, erott, trott: the token must name an enrollment of that method, and none can exist here.
+    if method == "erott":
+        return enroll_erott(db, token, body.get("certCsr"), body.get("serverCertCsr"), method="erott", now=now,
+                            settings=settings, pki=pki)
+    # ottca, trott: the token must name an enrollment of that method, and none can exist here.
     _redeemable(db, token, method, now=now)
     raise InvalidEnrollMethod(cause={"field": "method", "reason": f"{method} enrollment is not simulated", "value": method})

@@ -1,4 +1,4 @@
-"""Signing profiles: CAs, the TLS server certificate, and identity (client) certificates.
+"""Signing profiles: CAs, the TLS server certificate, identity (client) and edge router certificates.
 
 Every certificate carries subject and authority key identifiers and a KeyUsage that RFC 5280 / RFC 8813
 allow for its key type, so a linter such as pkilint finds nothing to object to.
@@ -129,3 +129,17 @@ def is_supported_public_key(key: object) -> bool:
     if isinstance(key, ec.EllipticCurvePublicKey):
         return isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1))
     return isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
+
+
+def issue_router_server_cert(
+    *, signer: Issuer, public_key: CertificatePublicKeyTypes, subject: x509.Name, sans: list[x509.GeneralName],
+    now: datetime, lifetime: timedelta, compat_ec_key_encipherment: bool = False,
+) -> x509.Certificate:
+    """The edge router server certificate profile: subject and SANs (DNS, IP, email, URI) as the router's
+    server CSR asks, EKU serverAuth only, NotBefore now - 1 min, NotAfter now + lifetime."""
+    return _build(
+        subject=subject, public_key=public_key, issuer=signer, signing_key=signer.key,
+        not_before=now - BACKDATE, not_after=now + lifetime,
+        key_usage=leaf_key_usage(public_key, compat_ec_key_encipherment=compat_ec_key_encipherment),
+        extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans,
+    )

@@ -228,11 +228,12 @@ class PolicyUpdate(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     identity_cert_lifetime: str | float | None = Field(None, alias="identityCertLifetime")
+    router_cert_lifetime: str | float | None = Field(None, alias="routerCertLifetime")
     enrollment_lifetime: str | float | None = Field(None, alias="enrollmentLifetime")
     session_timeout: str | float | None = Field(None, alias="sessionTimeout")
     allow_expired_certs: bool | None = Field(None, alias="allowExpiredCerts")
 
-    @field_validator("identity_cert_lifetime", "enrollment_lifetime", "session_timeout")
+    @field_validator("identity_cert_lifetime", "router_cert_lifetime", "enrollment_lifetime", "session_timeout")
     @classmethod
     def _positive_duration(cls, value: str | float | None) -> str | float | None:
         if value is not None and parse_duration(value).total_seconds() <= 0:
@@ -243,11 +244,13 @@ class PolicyUpdate(BaseModel):
 def _policy_wire(settings: Any, row: Any) -> dict[str, Any]:
     return {
         "identityCertLifetimeSeconds": settings.identity_cert_lifetime.total_seconds(),
+        "routerCertLifetimeSeconds": settings.router_cert_lifetime.total_seconds(),
         "enrollmentLifetimeSeconds": settings.enrollment_lifetime.total_seconds(),
         "sessionTimeoutSeconds": settings.session_timeout.total_seconds(),
         "allowExpiredCerts": settings.allow_expired_certs,
         "overridden": sorted(
-            [alias for alias, column in (("identityCertLifetime", "identity_cert_lifetime_s"), ("enrollmentLifetime", "enrollment_lifetime_s"),
+            [alias for alias, column in (("identityCertLifetime", "identity_cert_lifetime_s"), ("routerCertLifetime", "router_cert_lifetime_s"),
+                                         ("enrollmentLifetime", "enrollment_lifetime_s"),
                                          ("sessionTimeout", "session_timeout_s"), ("allowExpiredCerts", "allow_expired_certs"))
              if getattr(row, column) is not None]
         ),

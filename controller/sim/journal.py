@@ -18,7 +18,8 @@ from controller.errors import ApiError
 from controller.sim import clock
 from controller.store.models import SimEvent
 
-KINDS = ("enroll", "authenticate", "extend", "extend-verify", "request-extend", "re-enroll")
+KINDS = ("enroll", "authenticate", "extend", "extend-verify", "request-extend", "re-enroll",
+         "router-enroll", "router-extend", "router-re-enroll")
 
 
 def record(

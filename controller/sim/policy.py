@@ -1,5 +1,5 @@
-"""Runtime overrides of the time-related policy (identity certificate and enrollment lifetimes, session
-timeout, the expired-certificate rule), so that a test against a long-running controller can ask for
+"""Runtime overrides of the time-related policy (identity and router certificate and enrollment lifetimes,
+session timeout, the expired-certificate rule), so that a test against a long-running controller can ask for
 10-second certificates without restarting it. Stored on the one sim_clock row; cleared by reset."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from controller.store.models import SimClock
 # setting name -> column on the sim_clock row
 LIFETIMES = {
     "identity_cert_lifetime": "identity_cert_lifetime_s",
+    "router_cert_lifetime": "router_cert_lifetime_s",
     "enrollment_lifetime": "enrollment_lifetime_s",
     "session_timeout": "session_timeout_s",
 }

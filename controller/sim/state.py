@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import delete, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from controller.errors import NotFound
@@ -30,7 +30,9 @@ def _clear(db: Session, admin_id: str | None) -> None:
         if admin_id is not None:
             if model is Identity:
                 stmt = stmt.where(Identity.id != admin_id)
-            elif model in (Authenticator, Enrollment, ApiSession):
+            elif model is Enrollment:  # router enrollments have no identity
+                stmt = stmt.where(or_(Enrollment.identity_id.is_(None), Enrollment.identity_id != admin_id))
+            elif model in (Authenticator, ApiSession):
                 stmt = stmt.where(model.identity_id != admin_id)
         db.execute(stmt)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from controller.store.types import UtcDateTime
@@ -74,12 +76,40 @@ class Authenticator(Timestamps, Base):
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class Enrollment(Timestamps, Base):
-    __tablename__ = "enrollments"
-    __table_args__ = (UniqueConstraint("identity_id", "method", name="uq_enrollments_identity_method"),)
+class EdgeRouter(Timestamps, Base):
+    """An edge router: its enrollment state and its current certificates (no control channel is simulated)."""
+
+    __tablename__ = "edge_routers"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # lower-case hex SHA-1 of the current client leaf: what /enroll/extend/router looks the router up by
+    fingerprint: Mapped[str | None] = mapped_column(String(40), unique=True)
+    cert_pem: Mapped[str | None] = mapped_column(Text)
+    server_cert_pem: Mapped[str | None] = mapped_column(Text)
+    is_tunneler_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_traversal: Mapped[bool] = mapped_column(Boolean, default=False)
+    cost: Mapped[int] = mapped_column(Integer, default=0)
+    role_attributes: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    app_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Enrollment(Timestamps, Base):
+    """An identity's (ott, updb) or an edge router's (erott) enrollment: exactly one owner is set."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("identity_id", "method", name="uq_enrollments_identity_method"),
+        UniqueConstraint("edge_router_id", "method", name="uq_enrollments_edge_router_method"),
+        CheckConstraint("(identity_id IS NULL) <> (edge_router_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    identity_id: Mapped[str | None] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    edge_router_id: Mapped[str | None] = mapped_column(ForeignKey("edge_routers.id", ondelete="CASCADE"), index=True)
     method: Mapped[str] = mapped_column(String(16))
     token: Mapped[str] = mapped_column(String(64), unique=True)
     jwt: Mapped[str] = mapped_column(Text)
@@ -123,6 +153,7 @@ class SimClock(Base):
     # Policy overrides set through /sim/v1/policy (null: the setting applies). Kept in this one row so that
     # a request reads the clock and the policy with one query, and every replica sees both.
     identity_cert_lifetime_s: Mapped[float | None] = mapped_column(Float)
+    router_cert_lifetime_s: Mapped[float | None] = mapped_column(Float)
     enrollment_lifetime_s: Mapped[float | None] = mapped_column(Float)
     session_timeout_s: Mapped[float | None] = mapped_column(Float)
     allow_expired_certs: Mapped[bool | None] = mapped_column(Boolean)
@@ -174,4 +205,4 @@ class SimSnapshot(Base):
 
 
 # Tables that hold the network's state (what reset clears and snapshots capture), children last.
-STATE_TABLES = [Identity, Service, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent]
+STATE_TABLES = [Identity, Service, EdgeRouter, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent]
