@@ -13,6 +13,7 @@ import shutil
 import ssl
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -46,6 +47,7 @@ class Runtime:
     admin_password: str
     admin_password_generated: bool
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings) -> "Runtime":
@@ -79,7 +81,13 @@ class Runtime:
         context.load_verify_locations(cafile=str(self.pki.ca_bundle_path))
         return context
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Register a clean-up for resources made outside the pool (e.g. the fault probe's connection)."""
+        self._closers.append(closer)
+
     def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
         self.engine.dispose()
 
 

@@ -77,6 +77,7 @@ class FaultInjectionMiddleware:
         self.app = app
         self.runtime = runtime
         self._probe = _RuleProbe(runtime.engine)
+        runtime.on_close(self._probe.close)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith(SIM_PATH_PREFIX):
@@ -119,6 +120,11 @@ class _RuleProbe:
     def __init__(self, engine: Any):
         self.engine = engine
         self._connection: Any = None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def any_rule(self) -> bool:
         for attempt in (1, 2):
