@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from controller.api.listing import Page, page_from_query
+from controller.errors import ApiError, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
 from controller.settings import Settings
@@ -36,14 +37,27 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 class Transaction:
     db: Session
     sim: SimClock  # the clock and the policy overrides, read once
+    # The API session named by the zt-session header, resolved in the same thread hop as the rest (or the
+    # error that resolving it gave, raised only by routes that need a session).
+    session: SessionContext | None = None
+    session_error: ApiError | None = None
 
 
-def get_transaction(runtime: RuntimeDep) -> Iterator[Transaction]:
+def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transaction]:
     """The request owns the transaction: commit after the route returns (before the answer is sent),
     roll back on any error, so every state change is all or nothing."""
     db = runtime.sessions()
     try:
-        yield Transaction(db, clock.row(db))
+        sim = clock.row(db)
+        token = request.headers.get("zt-session")
+        session, session_error = None, None
+        if token:
+            settings = policy.effective(runtime.settings, sim)
+            try:
+                session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout)
+            except ApiError as error:
+                session_error = error
+        yield Transaction(db, sim, session, session_error)
         db.commit()
     except BaseException:
         db.rollback()
@@ -101,8 +115,13 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def get_current_session(request: Request, db: DbSession, now: Now, settings: SettingsDep) -> SessionContext:
-    return resolve(db, request.headers.get("zt-session"), now=now, timeout=settings.session_timeout)
+async def get_current_session(tx: TransactionDep) -> SessionContext:
+    """401 UNAUTHORIZED without a valid session (resolved by the transaction; no thread hop of its own)."""
+    if tx.session_error is not None:
+        raise tx.session_error
+    if tx.session is None:
+        raise Unauthorized()
+    return tx.session
 
 
 async def get_admin_session(context: Annotated[SessionContext, Depends(get_current_session)]) -> SessionContext:
