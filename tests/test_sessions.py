@@ -150,3 +150,24 @@ def test_sdk_sequence_after_login_answers_valid_data(ctl, alice):
         assert service["name"] == "echo" and service["permissions"] == ["Dial"]
         assert {"id", "encryptionRequired", "config", "postureQueries", "updatedAt"} <= service.keys()
         assert services["meta"]["pagination"]["totalCount"] == 1
+
+
+def test_service_updates_move_when_a_service_appears_or_disappears(ctl, alice):
+    """The C SDK fetches /services again only when lastChangeAt changes: it must stand still while nothing
+    changes, and move forward on every creation and deletion."""
+    updates = "/edge/client/v1/current-api-session/service-updates"
+    with alice.connect() as conn:
+        conn.login_cert()
+        empty = conn.data("GET", updates)["lastChangeAt"]
+        ctl.clock.advance("1s")
+        assert conn.data("GET", updates)["lastChangeAt"] == empty
+        ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "stays"})
+        first = conn.data("GET", updates)["lastChangeAt"]
+        ctl.clock.advance("1s")
+        second_id = ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "goes"})["id"]
+        second = conn.data("GET", updates)["lastChangeAt"]
+        ctl.clock.advance("1s")
+        assert conn.data("GET", updates)["lastChangeAt"] == second
+        ctl.admin.data("DELETE", f"/edge/management/v1/services/{second_id}")
+        deleted = conn.data("GET", updates)["lastChangeAt"]
+    assert _rfc3339(empty) < _rfc3339(first) < _rfc3339(second) < _rfc3339(deleted)

@@ -7,15 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
 from controller.api.render import base_entity, fmt_time
-from controller.errors import CouldNotValidate, NotFound
-from controller.ids import new_id
+from controller.services import service
 from controller.store.models import Service
 
 client = APIRouter()
@@ -33,12 +31,12 @@ class ServiceCreate(BaseModel):
     tags: dict[str, Any] | None = None
 
 
-def _wire(service: Service, *, client_view: bool) -> dict[str, Any]:
+def _wire(row: Service, *, client_view: bool) -> dict[str, Any]:
     data = {
-        **base_entity(service, "services"),
-        "name": service.name,
-        "encryptionRequired": service.encryption_required,
-        "roleAttributes": service.role_attributes,
+        **base_entity(row, "services"),
+        "name": row.name,
+        "encryptionRequired": row.encryption_required,
+        "roleAttributes": row.role_attributes,
         "terminatorStrategy": "smartrouting",
         "maxIdleTimeMillis": 0,
         "configs": [],
@@ -59,16 +57,12 @@ def list_services(db: DbSession, _session: CurrentSession, page: ListPage):
 
 @client.get("/services/{id}", operation_id="detailService")
 def detail_service(id: str, db: DbSession, _session: CurrentSession):
-    service = db.get(Service, id)
-    if service is None:
-        raise NotFound()
-    return ok(_wire(service, client_view=True))
+    return ok(_wire(service.get(db, id), client_view=True))
 
 
 @client.get("/current-api-session/service-updates", operation_id="listServiceUpdates")
-def list_service_updates(db: DbSession, now: Now, _session: CurrentSession):
-    last = db.scalar(select(func.max(Service.updated_at)))
-    return ok({"lastChangeAt": fmt_time(last or now)})
+def list_service_updates(db: DbSession, session: CurrentSession):
+    return ok({"lastChangeAt": fmt_time(service.last_change_at(db, session.identity))})
 
 
 @client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters")
@@ -89,20 +83,12 @@ def list_management_services(db: DbSession, _admin: AdminSession, page: ListPage
 
 @management.post("/services", operation_id="createService", status_code=201)
 def create_service(body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
-    service = Service(id=new_id(), name=body.name, encryption_required=body.encryption_required,
-                      role_attributes=body.role_attributes or [], tags=body.tags or {}, created_at=now, updated_at=now)
-    db.add(service)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise CouldNotValidate.for_field("name", "name is must be unique", body.name) from None
-    return created(service.id, "services")
+    created_service = service.create(db, name=body.name, encryption_required=body.encryption_required,
+                                     role_attributes=body.role_attributes or [], tags=body.tags or {}, now=now)
+    return created(created_service.id, "services")
 
 
 @management.delete("/services/{id}", operation_id="deleteService")
-def delete_service(id: str, db: DbSession, _admin: AdminSession):
-    service = db.get(Service, id)
-    if service is None:
-        raise NotFound()
-    db.delete(service)
+def delete_service(id: str, db: DbSession, now: Now, _admin: AdminSession):
+    service.delete(db, service.get(db, id), now=now)
     return empty()

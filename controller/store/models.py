@@ -205,4 +205,14 @@ class SimSnapshot(Base):
 
 
 # Tables that hold the network's state (what reset clears and snapshots capture), children last.
-STATE_TABLES = [Identity, Service, EdgeRouter, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent]
+class NetworkState(Base):
+    """One row of network-wide facts that no entity row can tell, e.g. when the service set last changed
+    (a deleted service leaves no row behind, yet SDKs must see the change)."""
+
+    __tablename__ = "network_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    services_changed_at: Mapped[datetime | None]
+
+
+STATE_TABLES = [Identity, Service, EdgeRouter, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState]

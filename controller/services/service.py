@@ -1,0 +1,55 @@
+"""Services: creating and deleting them, and when an identity's service set last changed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controller.errors import CouldNotValidate, NotFound
+from controller.ids import new_id
+from controller.store.models import Identity, NetworkState, Service
+
+
+def _mark_services_changed(db: Session, now: datetime) -> None:
+    state = db.get(NetworkState, 1, with_for_update=True)
+    if state is None:
+        db.add(NetworkState(id=1, services_changed_at=now))
+    else:
+        state.services_changed_at = now
+
+
+def create(db: Session, *, name: str, encryption_required: bool, role_attributes: list[str], tags: dict[str, Any],
+           now: datetime) -> Service:
+    service = Service(id=new_id(), name=name, encryption_required=encryption_required, role_attributes=role_attributes,
+                      tags=tags, created_at=now, updated_at=now)
+    db.add(service)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise CouldNotValidate.for_field("name", "name is must be unique", name) from None
+    _mark_services_changed(db, now)
+    return service
+
+
+def get(db: Session, service_id: str) -> Service:
+    service = db.get(Service, service_id)
+    if service is None:
+        raise NotFound(cause={"field": "id", "reason": "not found", "value": service_id})
+    return service
+
+
+def delete(db: Session, service: Service, *, now: datetime) -> None:
+    db.delete(service)
+    _mark_services_changed(db, now)
+
+
+def last_change_at(db: Session, identity: Identity) -> datetime:
+    """What `current-api-session/service-updates` reports: it stands still while nothing changes (SDKs
+    refetch the service list only when it moves) and moves on every service creation and deletion. For an
+    identity created after the last change, its own creation is when its service set began."""
+    state = db.get(NetworkState, 1)
+    changed = state.services_changed_at if state is not None else None
+    return max(changed, identity.created_at) if changed is not None else identity.created_at
