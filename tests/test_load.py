@@ -48,3 +48,32 @@ def test_more_clients_than_threads_and_connections_all_complete(ctl):
     assert not failures, f"{len(failures)} clients failed, first: {failures[0]!r}"
     assert len(done) == CLIENTS
     assert len(ctl.journal.events(kind="extend-verify", outcome="success", limit=1000)) == CLIENTS
+
+
+def test_requests_sleeping_in_a_delay_fault_do_not_block_the_others(ctl, alice):
+    """A delay fault holds no thread and no lock, so it must not take the in-flight slots that other
+    requests need. Ordering, not timing: the unrelated request must finish while every delayed one waits."""
+    ctl.faults.add("*/version", delay_ms=5000)
+    finished: list[int] = []
+    delayed = 20  # more than the default limit of 16 requests in flight
+
+    def slow(index):
+        with ctl.connect() as conn:
+            conn.timeout = 30
+            conn.raw("GET", "/version")
+            finished.append(index)
+
+    threads = [threading.Thread(target=slow, args=(i,)) for i in range(delayed)]
+    for thread in threads:
+        thread.start()
+    ctl.faults.list()  # the sim API is never faulted; give the delayed requests time to reach the fault
+    import time
+
+    time.sleep(0.5)
+    with alice.connect() as conn:
+        conn.timeout = 30
+        assert conn.login_cert()["identityId"] == alice.id
+    assert finished == [], "the unrelated request waited for the delayed ones"
+    for thread in threads:
+        thread.join(60)
+    assert len(finished) == delayed

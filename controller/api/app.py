@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from controller import __version__
 from controller.api.envelope import install_exception_handlers
-from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RootAliasMiddleware
+from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RequestLimiter, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
@@ -58,11 +58,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(part, prefix=CLIENT_PREFIX, tags=["client"])
     for part in management_api():
         app.include_router(part, prefix=MANAGEMENT_PREFIX, tags=["management"])
+    # Middleware, innermost first (each add_middleware wraps the ones before it).
+    # The in-flight limit sits inside fault injection, which takes a slot only for its own database decision:
+    # a request sleeping in a delay fault holds no thread and no lock. See RequestLimiter for the deadlock
+    # the limit prevents.
+    limiter = RequestLimiter(runtime.settings.max_requests_in_flight)
+    app.add_middleware(InFlightLimitMiddleware, limiter=limiter, exempt=("/events/wait",))
     if runtime.settings.sim_enabled:
         app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
-        app.add_middleware(FaultInjectionMiddleware, runtime=runtime)
+        app.add_middleware(FaultInjectionMiddleware, runtime=runtime, limiter=limiter)
     app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/"))
-    # Well under the thread pool's 40 threads (see InFlightLimitMiddleware for the deadlock this prevents).
-    app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight, exempt=("/events/wait",))
     app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
     return app

@@ -39,25 +39,42 @@ class RootAliasMiddleware:
         await self.app(scope, receive, send)
 
 
-class InFlightLimitMiddleware:
-    """At most `limit` requests inside the app at once; the others wait here, holding no thread.
+class RequestLimiter:
+    """At most `limit` requests doing database work at once; the others wait here, holding no thread.
 
     Why: a request's transaction spans several thread-pool hops (dependencies, route, commit). On SQLite it
     holds the write lock from its first hop, so if every pool thread were taken by requests waiting for that
-    lock, its holder could never get a thread to commit: a deadlock until the busy timeout. Keeping the
-    requests in flight well under the pool size means the holder always finds a thread. Paths listed in
-    `exempt` (long-polls that hold no lock across hops) bypass the limit.
+    lock (or for a pooled connection), its holder could never get a thread to commit: a deadlock until the
+    busy timeout. Keeping database work well under the pool size means the holder always finds a thread.
+    The fault injector takes a slot only around its own database decision, not while it sleeps.
     """
 
-    def __init__(self, app: Any, limit: int, exempt: tuple[str, ...] = ()):
-        self.app, self.limit, self.exempt = app, limit, exempt
+    def __init__(self, limit: int):
+        self.limit = limit
         self._semaphore: asyncio.Semaphore | None = None
+
+    def _get(self) -> asyncio.Semaphore:
+        if self._semaphore is None:  # created in the serving event loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        return self._semaphore
+
+    async def __aenter__(self) -> None:
+        await self._get().acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._get().release()
+
+
+class InFlightLimitMiddleware:
+    """Runs the app under the shared RequestLimiter. Paths in `exempt` (long-polls that hold no lock across
+    hops) bypass it."""
+
+    def __init__(self, app: Any, limiter: RequestLimiter, exempt: tuple[str, ...] = ()):
+        self.app, self.limiter, self.exempt = app, limiter, exempt
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].endswith(self.exempt):
             await self.app(scope, receive, send)
             return
-        if self._semaphore is None:  # created in the serving event loop
-            self._semaphore = asyncio.Semaphore(self.limit)
-        async with self._semaphore:
+        async with self.limiter:
             await self.app(scope, receive, send)

@@ -73,9 +73,10 @@ def decide(db: Session, method: str, path: str, session_token: str | None) -> Fi
 
 
 class FaultInjectionMiddleware:
-    def __init__(self, app: Any, runtime: Any):
+    def __init__(self, app: Any, runtime: Any, limiter: Any):
         self.app = app
         self.runtime = runtime
+        self.limiter = limiter  # the decision is database work: it counts against the in-flight limit
         self._probe = _RuleProbe(runtime.engine)
         runtime.on_close(self._probe.close)
 
@@ -87,7 +88,8 @@ class FaultInjectionMiddleware:
             await self.app(scope, receive, send)
             return
         token = next((v.decode() for k, v in scope["headers"] if k == b"zt-session"), None)
-        firing = await anyio.to_thread.run_sync(_decide_in_transaction, self.runtime, scope["method"], scope["path"], token)
+        async with self.limiter:
+            firing = await anyio.to_thread.run_sync(_decide_in_transaction, self.runtime, scope["method"], scope["path"], token)
         if firing is None:
             await self.app(scope, receive, send)
             return

@@ -26,7 +26,7 @@ MIGRATION_LOCK_KEY = 0x5A171  # any constant shared by all replicas
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
-    """`pool_size` must cover the requests in flight (see InFlightLimitMiddleware), so that none waits for a
+    """`pool_size` must cover the requests in flight (see RequestLimiter), so that none waits for a
     connection while holding another resource."""
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
