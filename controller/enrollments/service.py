@@ -69,25 +69,19 @@ def create(
         raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
     if repository.for_identity_method(db, identity.id, method) is not None:
         raise EnrollmentExists()
-    enrollment = Enrollment(
-        id=new_id(), identity_id=identity.id, method=method, token=new_token(), expires_at=expires_at, username=username,
-        jwt="", created_at=now, updated_at=now,
-    )
-    enrollment.jwt = _jwt(enrollment, settings=settings, pki=pki)
-    db.add(enrollment)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise EnrollmentExists() from None
-    return enrollment
+    return _persist(db, Enrollment(identity_id=identity.id, method=method, expires_at=expires_at, username=username),
+                    now=now, settings=settings, pki=pki)
 
 
 def create_for_router(db: Session, router: EdgeRouter, *, now: datetime, settings: Settings, pki: Pki) -> Enrollment:
     """The router's erott enrollment (its JWT's `sub` is the router id), with the configured lifetime."""
-    enrollment = Enrollment(
-        id=new_id(), edge_router_id=router.id, method="erott", token=new_token(), expires_at=default_expiry(settings, now),
-        jwt="", created_at=now, updated_at=now,
-    )
+    return _persist(db, Enrollment(edge_router_id=router.id, method="erott", expires_at=default_expiry(settings, now)),
+                    now=now, settings=settings, pki=pki)
+
+
+def _persist(db: Session, enrollment: Enrollment, *, now: datetime, settings: Settings, pki: Pki) -> Enrollment:
+    """Give a new enrollment its id, token and signed JWT, and store it (one per method per owner)."""
+    enrollment.id, enrollment.token, enrollment.created_at, enrollment.updated_at = new_id(), new_token(), now, now
     enrollment.jwt = _jwt(enrollment, settings=settings, pki=pki)
     db.add(enrollment)
     try:
