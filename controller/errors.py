@@ -41,7 +41,14 @@ Unauthorized = _error(
 )
 InvalidAuth = _error("InvalidAuth", "INVALID_AUTH", 401, "The authentication request failed")
 InvalidAuthMethod = _error("InvalidAuthMethod", "INVALID_AUTH_METHOD", 400, "The supplied authentication method is not valid")
-NotFound = _error("NotFound", "NOT_FOUND", 404, "The resource requested was not found or is no longer available")
+class NotFound(ApiError):
+    code, status, message = "NOT_FOUND", 404, "The resource requested was not found or is no longer available"
+
+    @classmethod
+    def for_id(cls, entity_id: str) -> "NotFound":
+        return cls(cause={"field": "id", "reason": "not found", "value": entity_id})
+
+
 MethodNotAllowed = _error("MethodNotAllowed", "METHOD_NOT_ALLOWED", 405, "The resource requested does not support this HTTP verb")
 CouldNotValidate = _error("CouldNotValidate", "COULD_NOT_VALIDATE", 400, "The supplied request contains an invalid document or no valid accept content were available, see cause")
 CouldNotParseBody = _error("CouldNotParseBody", "COULD_NOT_PARSE_BODY", 400, "The body of the request could not be parsed")

@@ -35,14 +35,10 @@ from controller.store.models import Authenticator, Enrollment, Identity
 METHODS = ("updb", "cert")
 
 
-def _not_found(authenticator_id: str) -> NotFound:
-    return NotFound(cause={"field": "id", "reason": "not found", "value": authenticator_id})
-
-
 def get(db: Session, authenticator_id: str) -> Authenticator:
     authenticator = repository.get(db, authenticator_id)
     if authenticator is None:
-        raise _not_found(authenticator_id)
+        raise NotFound.for_id(authenticator_id)
     return authenticator
 
 
@@ -50,7 +46,7 @@ def get_own(db: Session, identity: Identity, authenticator_id: str) -> Authentic
     """Another identity's authenticator is reported as not found on the self-service detail."""
     authenticator = repository.get(db, authenticator_id)
     if authenticator is None or authenticator.identity_id != identity.id:
-        raise _not_found(authenticator_id)
+        raise NotFound.for_id(authenticator_id)
     return authenticator
 
 
@@ -155,7 +151,7 @@ def delete(db: Session, authenticator: Authenticator) -> None:
 def request_extend(db: Session, authenticator_id: str, *, roll_keys: bool, now: datetime) -> Authenticator:
     authenticator = repository.get(db, authenticator_id, for_update=True)
     if authenticator is None:
-        raise _not_found(authenticator_id)
+        raise NotFound.for_id(authenticator_id)
     if authenticator.method != "cert":
         # The real controller answers 401 here although its spec says 403.
         raise Unauthorized.with_reason("authenticator is not a certificate authenticator")
@@ -172,7 +168,7 @@ def re_enroll(db: Session, authenticator_id: str, *, expires_at: datetime, now: 
     """Turn the authenticator back into an enrollment of the matching kind, then delete it."""
     authenticator = repository.get(db, authenticator_id, for_update=True)
     if authenticator is None:
-        raise _not_found(authenticator_id)
+        raise NotFound.for_id(authenticator_id)
     identity = db.get(Identity, authenticator.identity_id)
     assert identity is not None  # foreign key
     method = "updb" if authenticator.method == "updb" else "ott"
@@ -205,7 +201,7 @@ def _own_cert_authenticator_locked(db: Session, identity: Identity, authenticato
     authenticator (409), it is the caller's (401). The row stays locked until the transaction ends."""
     authenticator = repository.get(db, authenticator_id, for_update=True)
     if authenticator is None:
-        raise _not_found(authenticator_id)
+        raise NotFound.for_id(authenticator_id)
     op.authenticator_id, op.old_fingerprint = authenticator.id, authenticator.fingerprint
     if authenticator.method != "cert":
         raise CanNotUpdateAuthenticator.with_reason("authenticator is not a certificate authenticator")

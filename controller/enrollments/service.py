@@ -205,7 +205,7 @@ def _replace_with_authenticator(db: Session, enrollment: Enrollment, authenticat
 def get(db: Session, enrollment_id: str) -> Enrollment:
     enrollment = db.get(Enrollment, enrollment_id)
     if enrollment is None:
-        raise NotFound(cause={"field": "id", "reason": "not found", "value": enrollment_id})
+        raise NotFound.for_id(enrollment_id)
     return enrollment
 
 

@@ -51,7 +51,7 @@ def ensure_default_admin(db: Session, username: str, password: str, *, hash_cost
 def get(db: Session, identity_id: str) -> Identity:
     identity = repository.get(db, identity_id)
     if identity is None:
-        raise NotFound(cause={"field": "id", "reason": "not found", "value": identity_id})
+        raise NotFound.for_id(identity_id)
     return identity
 
 

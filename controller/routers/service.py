@@ -37,7 +37,7 @@ def get(db: Session, router_id: str, *, for_update: bool = False) -> EdgeRouter:
     stmt = select(EdgeRouter).where(EdgeRouter.id == router_id)
     router = db.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
     if router is None:
-        raise NotFound(cause={"field": "id", "reason": "not found", "value": router_id})
+        raise NotFound.for_id(router_id)
     return router
 
 

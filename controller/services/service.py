@@ -37,7 +37,7 @@ def create(db: Session, *, name: str, encryption_required: bool, role_attributes
 def get(db: Session, service_id: str) -> Service:
     service = db.get(Service, service_id)
     if service is None:
-        raise NotFound(cause={"field": "id", "reason": "not found", "value": service_id})
+        raise NotFound.for_id(service_id)
     return service
 
 
