@@ -66,7 +66,6 @@ EnrollmentExpired = _error("EnrollmentExpired", "ENROLLMENT_EXPIRED", 400, "The 
 InvalidEnrollMethod = _error("InvalidEnrollMethod", "INVALID_ENROLL_METHOD", 400, "The enrollment method requested is invalid")
 EnrollmentExists = _error("EnrollmentExists", "ENROLLMENT_EXISTS", 409, "An enrollment for this method already exists for this identity")
 CanNotDeleteReferencedEntity = _error("CanNotDeleteReferencedEntity", "CAN_NOT_DELETE_REFERENCED_ENTITY", 409, "The entity requested for delete is referenced by another entity")
-ServiceUnavailable = _error("ServiceUnavailable", "SERVICE_UNAVAILABLE", 503, "The service is unavailable")
 Unhandled = _error("Unhandled", "UNHANDLED", 500, "An unhandled error occurred")
 EnrollmentIdentityAlreadyEnrolled = _error("EnrollmentIdentityAlreadyEnrolled", "ENROLLMENT_IDENTITY_ALREADY_ENROLLED", 409, "The identity is already enrolled")
 CertInUse = _error("CertInUse", "CERT_IN_USE", 409, "The certificate supplied is already associated with another identity")

@@ -14,13 +14,6 @@ class ExtendVerifyRequest(BaseModel):
     client_cert: str = Field(alias="clientCert")
 
 
-class ExtendCerts(BaseModel):
-    """`data` of the extend answer: the new leaf + intermediates (no root), and the CA bundle."""
-
-    client_cert: str = Field(alias="clientCert")
-    ca: str
-
-
 class AuthenticatorCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     method: str

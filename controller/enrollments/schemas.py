@@ -27,11 +27,3 @@ class OttEnrollRequest(BaseModel):
 class UpdbCredentials(BaseModel):
     username: str | None = Field(None, min_length=4, max_length=100)
     password: str = Field(min_length=5, max_length=100)
-
-
-class EnrollmentCerts(BaseModel):
-    """`data` of an enrollment answer."""
-
-    cert: str | None = None
-    ca: str | None = None
-    server_cert: str | None = Field(None, alias="serverCert")

@@ -238,9 +238,6 @@ def to_identity_summary(enrollment: Enrollment) -> dict[str, Any]:
     return {"id": enrollment.id, "token": enrollment.token, "jwt": enrollment.jwt, "expiresAt": fmt_time(enrollment.expires_at)}
 
 
-PEM_BODY_TYPES = ("text/plain", "application/x-pem-file", "application/pkcs10", "application/pkcs7")
-
-
 def redeem(
     db: Session, *, method: str | None, token: str | None, body: dict[str, Any], csr_pem: bytes | None,
     now: datetime, settings: Settings, pki: Pki,

@@ -44,7 +44,3 @@ def is_ca(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    return cert.issuer == cert.subject

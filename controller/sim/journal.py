@@ -10,17 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.api.render import fmt_time
 from controller.errors import ApiError
 from controller.sim import clock
 from controller.store.models import SimEvent
-
-KINDS = ("enroll", "authenticate", "extend", "extend-verify", "request-extend", "re-enroll",
-         "router-enroll", "router-extend", "router-re-enroll")
-
 
 def record(
     db: Session, *, kind: str, at: datetime, outcome: str = "success", identity_id: str | None = None,
@@ -84,10 +80,6 @@ def query(
     if outcome:
         stmt = stmt.where(SimEvent.outcome == outcome)
     return list(db.scalars(stmt.order_by(SimEvent.seq).limit(limit)))
-
-
-def last_seq(db: Session) -> int:
-    return db.scalar(select(func.max(SimEvent.seq))) or 0
 
 
 def wait_for(sessions: sessionmaker[Session], *, timeout: float, poll: float = 0.02, **filters: Any) -> list[SimEvent]:
