@@ -25,7 +25,10 @@ from controller.tls.config import TlsServerConfig
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
-_READ_SIZE = 256 * 1024
+# One TLS record carries at most 16 KiB of plaintext. Buffers stay well under glibc's mmap threshold, so a read
+# costs no mmap/munmap pair (pyOpenSSL allocates a fresh buffer of this size on every call).
+_PLAINTEXT_READ = 16 * 1024
+_CIPHERTEXT_READ = 64 * 1024
 
 
 def tls_protocol_factory(config: TlsServerConfig, app_protocol_factory: Callable[[], asyncio.Protocol],
@@ -136,7 +139,7 @@ class TlsServerProtocol(asyncio.Protocol):
     def _deliver_plaintext(self) -> None:
         while self._app is not None and not self._closed:
             try:
-                chunk = self._conn.recv(_READ_SIZE)
+                chunk = self._conn.recv(_PLAINTEXT_READ)
             except SSL.WantReadError:
                 break
             except SSL.ZeroReturnError:  # close_notify from the peer
@@ -169,7 +172,7 @@ class TlsServerProtocol(asyncio.Protocol):
         out = []
         while True:
             try:
-                out.append(self._conn.bio_read(_READ_SIZE))
+                out.append(self._conn.bio_read(_CIPHERTEXT_READ))
             except SSL.WantReadError:
                 break
         if out:
