@@ -55,6 +55,18 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
 
+def ensure_singleton(db: Session, model: type, **values: object) -> None:
+    """Insert the one row (id 1) of a singleton table unless it exists, without racing another transaction
+    or replica doing the same (INSERT ... ON CONFLICT DO NOTHING on both databases), and without flushing
+    what the session holds (see the lock order in controller.sim.clock.lock)."""
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    with db.no_autoflush:
+        db.connection().execute(insert(model.__table__).values(id=1, **values).on_conflict_do_nothing())
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
