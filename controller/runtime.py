@@ -24,7 +24,7 @@ from controller.pki.hierarchy import Pki, load_or_create
 from controller.pki.keys import write_private_file
 from controller.settings import Mode, Settings
 from controller.sim.clock import wall_clock
-from controller.store.db import ensure_schema, make_engine, make_session_factory, sqlite_template
+from controller.store.db import ensure_schema, make_engine, make_session_factory, serialize_first_start, sqlite_template
 
 log = logging.getLogger("controller")
 
@@ -66,6 +66,7 @@ class Runtime:
         password, generated = _admin_password(settings)
         runtime = cls(settings, engine, make_session_factory(engine), pki, password, generated)
         with runtime.sessions.begin() as db:
+            serialize_first_start(db)
             ensure_default_admin(db, settings.admin_username, password, hash_cost=settings.effective_password_hash_cost)
         return runtime
 
@@ -105,7 +106,17 @@ def _seed_sqlite_from_template(settings: Settings) -> None:
     except OSError:  # read-only home: fall back to migrating in place
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, target)
+    # Copy beside it, then link into place: link never replaces a database another replica already opened.
+    building = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        shutil.copyfile(template, building)
+        os.chmod(building, 0o600)
+        try:
+            os.link(building, target)
+        except FileExistsError:
+            pass
+    finally:
+        building.unlink(missing_ok=True)
 
 
 def _admin_password(settings: Settings) -> tuple[str, bool]:

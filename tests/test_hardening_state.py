@@ -118,3 +118,68 @@ def test_fault_counters_count_every_match_exactly_once_across_replicas(two_repli
     assert sorted(answers).count(503) == 7 and answers.count(200) == 13
     (found,) = [r for r in a.faults.list() if r["id"] == rule]
     assert (found["matched"], found["fired"], found["remaining"]) == (20, 7, 0)
+
+
+# --- replicas starting together on a fresh database --------------------------------------------------------
+
+def _fresh_database(database_url: str | None, worker_id: str, tmp) -> Iterator[str | None]:  # noqa: ANN001
+    if database_url is None:
+        yield None  # SQLite: the file in the shared data directory is new for each trial
+    else:
+        from conftest import _postgres_database
+
+        yield from _postgres_database(f"{worker_id}_start")
+
+
+def _start_together(count: int, settings: dict) -> list:
+    """`count` runtimes started at the same moment, each on its own thread (as replicas on one host)."""
+    from controller.runtime import Runtime
+    from controller.settings import Settings
+
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def start(n: int) -> None:
+        barrier.wait()
+        try:
+            results[n] = Runtime.start(Settings(**settings))
+        except BaseException as error:  # noqa: BLE001 - asserted on below
+            results[n] = error
+
+    pool = [threading.Thread(target=start, args=(n,)) for n in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return results
+
+
+def test_three_replicas_starting_together_on_a_fresh_database_all_come_up_and_agree(database_url, worker_id, tmp_path):
+    from sqlalchemy import func, select
+
+    from controller.passwords import verify_password
+    from controller.store.models import Authenticator, Identity
+
+    for trial in range(10):
+        data_dir = tmp_path / f"trial-{trial}"
+        fresh = _fresh_database(database_url, worker_id, tmp_path)
+        url = next(fresh)
+        try:
+            runtimes = _start_together(3, {"mode": "mock", "data_dir": data_dir, "database_url": url,
+                                           "address": "127.0.0.1:1280", "password_hash_cost": 10})
+            try:
+                failures = [r for r in runtimes if isinstance(r, BaseException)]
+                assert failures == [], f"trial {trial}: {failures!r}"
+                assert len({r.admin_password for r in runtimes}) == 1
+                assert len({r.pki.root.cert for r in runtimes}) == 1
+                assert len({r.pki.server_cert for r in runtimes}) == 1
+                with runtimes[0].sessions() as db:
+                    assert db.scalar(select(func.count()).select_from(Identity).where(Identity.is_default_admin.is_(True))) == 1
+                    (updb,) = db.scalars(select(Authenticator).where(Authenticator.method == "updb")).all()
+                    assert verify_password(runtimes[0].admin_password, updb.password_hash)
+            finally:
+                for r in runtimes:
+                    if not isinstance(r, BaseException) and r is not None:
+                        r.close()
+        finally:
+            fresh.close()

@@ -22,7 +22,8 @@ def _migrations_dir() -> Path:
 # The newest Alembic revision. Kept here so that a start on an up-to-date database never imports Alembic
 # (its import alone costs ~150 ms); tests/test_migrations.py fails if it falls behind the migrations.
 SCHEMA_HEAD = "0004"
-MIGRATION_LOCK_KEY = 0x5A171  # any constant shared by all replicas
+MIGRATION_LOCK_KEY = 0x5A171  # any constants shared by all replicas
+FIRST_START_LOCK_KEY = 0x5A172
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -65,6 +66,14 @@ def ensure_singleton(db: Session, model: type, **values: object) -> None:
         from sqlalchemy.dialects.sqlite import insert
     with db.no_autoflush:
         db.connection().execute(insert(model.__table__).values(id=1, **values).on_conflict_do_nothing())
+
+
+def serialize_first_start(db: Session) -> None:
+    """Replicas starting together on one database: their start-up writes (default admin and its password)
+    run one after the other. PostgreSQL: a transaction-scoped advisory lock; SQLite: the transaction
+    already began IMMEDIATE, which holds the write lock."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_START_LOCK_KEY})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
