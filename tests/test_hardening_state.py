@@ -69,6 +69,14 @@ def test_concurrent_clock_advances_through_two_replicas_sum_exactly(two_replicas
     assert (a.clock.now() - before).total_seconds() >= threads * calls * 60
 
 
+def test_concurrent_clock_advances_through_one_controller_sum_exactly(ctl):
+    start_offset = ctl.admin.data("GET", f"{SIM}/clock")["offsetSeconds"]
+    errors = _hammer((ctl,), ctl.admin.session_token, 4, 10,
+                     lambda conn, _i: conn.data("POST", f"{SIM}/clock/advance", json_body={"by": "1h"}))
+    assert errors == []
+    assert round(ctl.admin.data("GET", f"{SIM}/clock")["offsetSeconds"] - start_offset) == 40 * 3600
+
+
 def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail(two_replicas):
     """Every route that writes a shared row (clock, policy, network state), with one shared admin session:
     no deadlock, no lost update, no 500."""
@@ -362,14 +370,14 @@ def test_an_existing_sqlite_database_open_to_others_is_tightened(tmp_path):
     assert stat.S_IMODE((data_dir / "controller.db").stat().st_mode) == 0o600
 
 
-def test_database_errors_never_carry_statement_parameters(database_url, tmp_path):
+def test_database_errors_never_carry_statement_parameters(isolated_database_url, tmp_path):
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     from controller.runtime import Runtime
 
     secret = f"enrollment-token-{secrets.token_hex(8)}"
-    runtime = Runtime.start(_settings(tmp_path / "data", database_url=database_url))
+    runtime = Runtime.start(_settings(tmp_path / "data", database_url=isolated_database_url))
     try:
         with runtime.engine.connect() as conn, pytest.raises(DBAPIError) as excinfo:
             conn.execute(text("SELECT token FROM no_such_table WHERE token = :token"), {"token": secret})
