@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import (
-    ARRAY, Boolean, ColumnElement, Numeric, Text, and_, case, cast, false, func, literal, not_, or_, select, true,
+    ARRAY, Boolean, ColumnElement, Float, Text, and_, case, cast, false, func, literal, not_, or_, select, true,
 )
 
 from controller.zitiql import ast
@@ -152,7 +152,10 @@ class Compiler:
             target = expr if node.op in ("=", "!=") else ordered
             return node.op != "!=", ops[node.op](target, node.value)
         if isinstance(node, ast.InList):
-            condition = expr.in_(list(node.values))
+            values = list(node.values)
+            if kind == "number" and any(isinstance(v, float) for v in values):
+                values = [float(v) for v in values]  # one parameter type for the whole list (psycopg)
+            condition = expr.in_(values)
             return not node.negated, (not_(condition) if node.negated else condition)
         if isinstance(node, ast.Between):
             condition = and_(ordered >= node.lower, ordered < node.upper)
@@ -173,7 +176,7 @@ class Compiler:
             json_type = func.json_typeof(column.op("#>")(pg_path))
             text = column.op("#>>", return_type=Text)(pg_path)
             typed = {"string": case((json_type == "string", text)),
-                     "number": case((json_type == "number", cast(text, Numeric))),
+                     "number": case((json_type == "number", cast(text, Float))),
                      "bool": case((json_type == "boolean", cast(text, Boolean)))}
         else:
             sqlite_path = "$" + "".join(f'."{segment}"' for segment in path)

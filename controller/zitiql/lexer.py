@@ -62,7 +62,11 @@ def tokenize(text: str) -> list[Token]:
             pos += 1
         else:
             chunk = text[pos:pos + best_len]
-            tokens.append(Token(best_kind, chunk, line, pos - line_start))
+            if best_kind == "WS" and tokens and tokens[-1].kind == "WS":  # whitespace around a dropped char
+                previous = tokens.pop()
+                tokens.append(Token("WS", previous.text + chunk, previous.line, previous.column))
+            else:
+                tokens.append(Token(best_kind, chunk, line, pos - line_start))
             pos += best_len
         newlines = chunk.count("\n")
         if newlines:
