@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import (
     ARRAY, Boolean, ColumnElement, Float, Text, and_, case, cast, false, func, literal, not_, or_, select, true,
 )
+
+from sqlalchemy.dialects.postgresql import JSONB
 
 from controller.zitiql import ast
 from controller.zitiql.errors import ZitiQLError, unknown_symbol
@@ -96,6 +99,9 @@ class Compiler:
         left = node.left
         if isinstance(left, ast.SetFunction):
             column = self.set_symbol(ast.Field(left.name), left.function).column
+            fast = self._any_of_containment(column, node) if left.function == "anyOf" else None
+            if fast is not None:
+                return fast
             elements = self._elements(column)
             element = Scalar(elements.c.value, "string", nullable=False)
             test = self.test(element, node)
@@ -110,13 +116,25 @@ class Compiler:
             return self.tag_test(*symbol, node)
         return self.test(symbol, node)
 
+    def _any_of_containment(self, column: Any, node: Any) -> ColumnElement[bool] | None:
+        """On PostgreSQL, `anyOf(set) = "v"` and `anyOf(set) in [...]` as one jsonb containment test instead of
+        a scan of the elements (the answer is the same: the elements are strings)."""
+        if self.dialect != "postgresql":
+            return None
+        if isinstance(node, ast.Compare) and node.op == "=" and isinstance(node.value, str):
+            return func.coalesce(cast(column, JSONB).op("@>", is_comparison=True)(cast(literal(json.dumps([node.value])), JSONB)), False)
+        if isinstance(node, ast.InList) and not node.negated and all(isinstance(v, str) for v in node.values):
+            return func.coalesce(cast(column, JSONB).op("?|", is_comparison=True)(cast(literal(list(node.values)), ARRAY(Text))), False)
+        return None
+
     def _elements(self, column: Any) -> Any:
         if self.dialect == "postgresql":
             return func.json_array_elements_text(column).table_valued("value").render_derived()
         return func.json_each(column).table_valued("value").alias()
 
     # -- one typed value --
-    def test(self, operand: Scalar, node: Any) -> ColumnElement[bool]:
+    def test(self, operand: Scalar, node: Any, *, computed: bool = False) -> ColumnElement[bool]:
+        """`computed`: the operand is an expression (a tag read), not a column an index could serve."""
         expr, nullable = operand.expr, operand.nullable
         values = self._values(node)
         if isinstance(node, ast.Compare) and node.value is ast.NULL:
@@ -132,6 +150,8 @@ class Compiler:
         positive, condition = self._condition(expr, operand.type, node)
         if not nullable:
             return condition
+        if computed:  # evaluate the (JSON) expression once; NULL means missing
+            return func.coalesce(condition, not positive)
         return and_(expr.is_not(None), condition) if positive else or_(expr.is_(None), condition)
 
     def _values(self, node: Any) -> tuple[ast.Literal, ...]:
@@ -190,10 +210,19 @@ class Compiler:
             return missing if node.op == "=" else not_(missing)
         kind = literal_type(self._values(node)[0])
         if kind not in typed:  # a datetime: no JSON tag holds one, so the value counts as missing
-            positive, _ = True, None
             negated = (isinstance(node, ast.Compare) and node.op == "!=") or getattr(node, "negated", False)
             return true() if negated else false()
-        return self.test(Scalar(typed[kind], kind, nullable=True), node)
+        if self.dialect == "postgresql" and kind in ("string", "number", "bool") and (
+                isinstance(node, ast.InList) or (isinstance(node, ast.Compare) and node.op in ("=", "!="))):
+            # JSON equality on the one value: a single read of the column, and typed (7 is not "7")
+            piece = cast(column.op("#>")(pg_path), JSONB)
+            values = [cast(literal(json.dumps(v)), JSONB) for v in self._values(node)]
+            if isinstance(node, ast.InList):
+                condition = piece.in_(values)
+                positive = not node.negated
+                return func.coalesce(condition if positive else not_(condition), not positive)
+            return func.coalesce(piece == values[0] if node.op == "=" else piece != values[0], node.op == "!=")
+        return self.test(Scalar(typed[kind], kind, nullable=True), node, computed=True)
 
     # -- sort --
     def order_by(self, fields: tuple[ast.SortField, ...]) -> list[Any]:
