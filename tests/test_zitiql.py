@@ -356,3 +356,36 @@ def test_authenticator_and_enrollment_symbols(ctl: ControllerHarness):
     with pytest.raises(ControllerError) as excinfo:
         ctl.admin.data("GET", f"{API}/enrollments?filter=" + quote('tags.x = "y"'))
     assert excinfo.value.cause == {"code": "UNHANDLED", "message": "unknown symbol 'tags.x'"}
+
+
+ROLE_CASES: list[tuple[str, str, Any]] = [
+    (I, "roleFilter=%23web", {"alpha", "Delta", QUOTE}),
+    (I, "roleFilter=%23web&roleFilter=%23db", {"Delta", QUOTE}),                         # AllOf by default
+    (I, "roleFilter=%23web&roleFilter=%23db&roleSemantic=AnyOf", {"alpha", "beta", "Delta", QUOTE}),
+    (I, "roleFilter=%23web&roleFilter=%23db&roleSemantic=AllOf", {"Delta", QUOTE}),
+    (I, "roleFilter=%40{gamma}&roleFilter=%23db", {"beta", "Delta", QUOTE, "gamma"}),    # @id always unioned
+    (I, "roleFilter=%40{gamma}&roleFilter=%40{alpha}", {"gamma", "alpha"}),
+    (I, "roleFilter=%23all", set()),                                                     # the attribute "all"
+    (I, "roleFilter=%23web&filter=" + quote('name != "Delta"'), {"alpha", QUOTE}),       # the filter on top
+    (I, "roleSemantic=AnyOf", EVERYONE),
+    (I, "roleFilter=%23web&roleSemantic=Sometimes", ("roleSemantic", "invalid semantic")),
+    (I, "roleFilter=web", ("roleFilter", "role entries must prefixed with # (to indicate role attributes) or @ (to indicate a name or id)")),
+    (S, "roleFilter=%23internal", {"svc-db"}),
+    (R, "roleFilter=%23public&roleSemantic=AnyOf", {"er-one"}),
+]
+
+
+@pytest.mark.parametrize("path, query, expected", ROLE_CASES, ids=[f"{p}:{q}" for p, q, _ in ROLE_CASES])
+def test_role_filter(ziti_controller_session: ControllerHarness, dataset: dict[str, str], path: str, query: str, expected: Any):
+    admin = ziti_controller_session.admin
+    for name, entity_id in dataset.items():
+        query = query.replace("{" + name + "}", entity_id)
+    url = f"{API}/{path}?limit=500&{query}"
+    if isinstance(expected, tuple):
+        with pytest.raises(ControllerError) as excinfo:
+            admin.data("GET", url)
+        assert (excinfo.value.status, excinfo.value.code) == (400, "COULD_NOT_VALIDATE")
+        assert (excinfo.value.cause["field"], excinfo.value.cause["reason"]) == expected
+        return
+    names = _names(admin.data("GET", url))
+    assert set(names) == expected and len(names) == len(expected)

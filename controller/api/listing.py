@@ -11,14 +11,14 @@ symbol name -> column, or a richer declaration from `controller.zitiql.symbols` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from controller.errors import InvalidFilter, InvalidPagination, InvalidSortIdentifier
-from controller.zitiql import Query, ZitiQLError, parse
+from controller.errors import CouldNotValidate, InvalidFilter, InvalidPagination, InvalidSortIdentifier
+from controller.zitiql import Query, ZitiQLError, ast, parse
 from controller.zitiql.compiler import Compiler
 from controller.zitiql.symbols import Scalar, Symbols, normalize
 
@@ -27,7 +27,7 @@ UNLIMITED = 2**63 - 1  # what the real controller reports as the limit of an unl
 
 
 def effective_limit(limit: int | None) -> int:
-    if limit == -1:
+    if limit in (-1, UNLIMITED):
         return UNLIMITED
     if limit is None or limit <= 0:
         return DEFAULT_LIMIT
@@ -51,6 +51,8 @@ class Page:
     offset: int
     filter: str | None
     sort: str | None = None
+    role_filter: tuple[str, ...] = ()
+    role_semantic: str | None = None
     query: Query = field(init=False, repr=False, compare=False)
     sort_from_parameter: bool = field(init=False, repr=False, compare=False, default=False)
 
@@ -91,11 +93,45 @@ def page_from_query(params: dict[str, str]) -> Page:
                 sort=params.get("sort") or None)
 
 
+def with_roles(page: Page, role_filter: list[str], role_semantic: str | None) -> Page:
+    """The page with `roleFilter` (repeated) and `roleSemantic`, which only the identity, service and
+    edge-router lists read (management-model.md 2.6)."""
+    if not role_filter and not role_semantic:
+        return page
+    return replace(page, role_filter=tuple(role_filter), role_semantic=role_semantic)
+
+
 def filter_clause(page: Page, symbols: Symbols, dialect: str) -> ColumnElement[bool]:
     try:
-        return Compiler(symbols, dialect).predicate(page.query.predicate)
+        compiler = Compiler(symbols, dialect)
+        condition = compiler.predicate(page.query.predicate)
+        if page.role_filter and "roleAttributes" in symbols:
+            condition = and_(_role_clause(compiler, page, symbols), condition)
+        return condition
     except ZitiQLError as exc:
         raise _filter_error(exc) from None
+
+
+def _role_clause(compiler: Compiler, page: Page, symbols: Symbols) -> ColumnElement[bool]:
+    """Entities carrying the `#attr` entries (all of them with AllOf, the default; any with AnyOf), plus the
+    `@id` entries. `#all` means the attribute "all" here, not everything."""
+    semantic = (page.role_semantic or "AllOf").lower()
+    if semantic not in ("allof", "anyof"):
+        raise CouldNotValidate(cause={"field": "roleSemantic", "reason": "invalid semantic", "value": page.role_semantic})
+    bad = [role for role in page.role_filter if not role.startswith(("#", "@"))]
+    if bad:
+        raise CouldNotValidate(cause={"field": "roleFilter", "value": bad, "reason":
+                                      "role entries must prefixed with # (to indicate role attributes) or @ (to indicate a name or id)"})
+    attributes = [ast.Compare(ast.SetFunction("anyOf", "roleAttributes"), "=", role[1:])
+                  for role in page.role_filter if role.startswith("#")]
+    ids = [role[1:] for role in page.role_filter if role.startswith("@")]
+    matches: list[ColumnElement[bool]] = []
+    if attributes:
+        combined = [compiler.predicate(node) for node in attributes]
+        matches.append(and_(*combined) if semantic == "allof" else or_(*combined))
+    if ids:
+        matches.append(compiler.predicate(ast.InList(ast.Field("id"), tuple(ids))))
+    return or_(*matches)
 
 
 def order_clauses(page: Page, symbols: Symbols, dialect: str, default: Any) -> list[Any]:
