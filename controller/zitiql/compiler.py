@@ -20,7 +20,6 @@ from controller.zitiql.symbols import Scalar, SetOf, Symbols, TagMap, normalize
 
 MAX_SORT_FIELDS = 5
 _TYPE_NAMES = {"string": "STRING", "number": "NUMBER", "bool": "BOOL", "datetime": "DATETIME", "null": "NULL"}
-_FLIP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 def literal_type(value: ast.Literal) -> str:
@@ -251,6 +250,3 @@ class Compiler:
         word = ("not " if node.negated else "") + ("icontains" if node.ignore_case else "contains")
         return f"{name} {word} {render(node.value)}"
 
-
-def compile_predicate(query: ast.Query, symbols: Symbols, dialect: str) -> ColumnElement[bool]:
-    return Compiler(symbols, dialect).predicate(query.predicate)
