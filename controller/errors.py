@@ -54,6 +54,7 @@ CouldNotValidate = _error("CouldNotValidate", "COULD_NOT_VALIDATE", 400, "The su
 CouldNotParseBody = _error("CouldNotParseBody", "COULD_NOT_PARSE_BODY", 400, "The body of the request could not be parsed")
 InvalidPagination = _error("InvalidPagination", "INVALID_PAGINATION", 400, "The pagination properties provided are invalid")
 InvalidFilter = _error("InvalidFilter", "INVALID_FILTER", 400, "The filter query supplied is invalid")
+InvalidSortIdentifier = _error("InvalidSortIdentifier", "INVALID_SORT_IDENTIFIER", 400, "The sort order supplied is invalid")
 UnsupportedMedia = _error("UnsupportedMedia", "UNSUPPORTED_MEDIA", 415, "The requested media type is not supported")
 MissingOrInvalidCsr = _error("MissingOrInvalidCsr", "MISSING_OR_INVALID_CSR", 400, "The request requires a CSR and one was not provided or was invalid")
 CouldNotProcessCsr = _error("CouldNotProcessCsr", "COULD_NOT_PROCESS_CSR", 400, "Could not process the supplied CSR")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from controller.api.listing import Page, paginate
 from controller.api.render import base_entity, fmt_time
+from controller.zitiql.symbols import constant, entity_symbols, set_of
 from controller.enrollments import service as enrollments
 from controller.errors import CouldNotValidate, NotFound, Unauthorized
 from controller.ids import new_id
@@ -25,8 +26,14 @@ from controller.settings import Settings
 from controller.sim import journal
 from controller.store.models import EdgeRouter, Enrollment
 
-FILTERABLE = {"id": EdgeRouter.id, "name": EdgeRouter.name, "isVerified": EdgeRouter.is_verified,
-              "fingerprint": EdgeRouter.fingerprint}
+# The real edge-router store's public symbols (management-model.md 1.8). No control channel is simulated,
+# so the computed `connected` and `online` are false for every router, as `isOnline` is on the wire.
+FILTERABLE = entity_symbols(
+    EdgeRouter, name=EdgeRouter.name, fingerprint=EdgeRouter.fingerprint, cost=EdgeRouter.cost,
+    noTraversal=EdgeRouter.no_traversal, disabled=EdgeRouter.disabled, isVerified=EdgeRouter.is_verified,
+    isTunnelerEnabled=EdgeRouter.is_tunneler_enabled, connected=constant(False), online=constant(False),
+    roleAttributes=set_of(EdgeRouter.role_attributes),
+)
 _FIELDS = {"name": "name", "role_attributes": "role_attributes", "tags": "tags", "app_data": "app_data",
            "is_tunneler_enabled": "is_tunneler_enabled", "disabled": "disabled", "no_traversal": "no_traversal", "cost": "cost"}
 _DEFAULTS = {"role_attributes": [], "tags": {}, "app_data": {}, "is_tunneler_enabled": False, "disabled": False,
