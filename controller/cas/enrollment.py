@@ -69,6 +69,10 @@ def enroll(db: Session, peer_certs: list[x509.Certificate], *, requested_name: s
         env_info={}, created_at=now, updated_at=now,
     )
     db.add(identity)
+    try:
+        db.flush()  # the identity row first: the authenticator refers to it
+    except IntegrityError as exc:
+        raise CouldNotValidate.for_field("name", f"could not create the identity: {exc.orig}", identity.name) from None
     authenticator_id = None
     if external_id is None:
         authenticator_id = new_id()

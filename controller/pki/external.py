@@ -13,7 +13,21 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from controller.pki.certs import fingerprint, is_ca
-from controller.pki.verify import ChainError, verify_client_chain
+from controller.pki.verify import ChainError
+
+try:  # cryptography >= 45: third-party leaves often carry no SAN (a CN only), which the Web PKI profile demands
+    from cryptography.x509.verification import Criticality, ExtensionPolicy
+
+    _EE_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+except ImportError:  # pragma: no cover - older cryptography: leaves need a SAN
+    _EE_POLICY = None
+
+
+def _builder(roots: list[x509.Certificate], at: datetime) -> PolicyBuilder:
+    builder = PolicyBuilder().store(Store(roots)).time(at)
+    if _EE_POLICY is not None:
+        builder = builder.extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_EE_POLICY)
+    return builder
 
 
 @dataclass(frozen=True)
@@ -27,9 +41,9 @@ class TrustedCa:
 def verify_chain_at(
     leaf: x509.Certificate, intermediates: list[x509.Certificate], roots: list[x509.Certificate], *, at: datetime,
 ) -> list[x509.Certificate]:
-    """Verify with time checked at `at` (enrollment), EKU clientAuth; the chain, leaf first, or ChainError."""
+    """Verify at `at`, EKU clientAuth (SAN optional); the chain, leaf first, or ChainError."""
     try:
-        verifier = PolicyBuilder().store(Store(roots)).time(at).build_client_verifier()
+        verifier = _builder(roots, at).build_client_verifier()
         return list(verifier.verify(leaf, intermediates).chain)
     except (VerificationError, ValueError) as exc:
         raise ChainError(str(exc)) from None
@@ -49,10 +63,9 @@ def matching_ca(
     leaf, presented = peer_certs[0], peer_certs[1:]
     roots = [ca.cert for ca in cas]
     try:
-        if check_time:
-            chain = verify_chain_at(leaf, presented, roots, at=now)
-        else:
-            chain = verify_client_chain(leaf, presented, roots, now=now)
+        # Login ignores time: the leaf is judged at a moment inside its own validity, as the real controller.
+        at = now if check_time else min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
+        chain = verify_chain_at(leaf, presented, roots, at=at)
     except ChainError:
         return None
     by_fingerprint = {fingerprint(ca.cert): ca for ca in cas}
