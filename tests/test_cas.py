@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -298,7 +299,7 @@ def test_auto_enroll_errors(ctl: ControllerHarness, tmp_path: Path):
     registered.patch(isAutoCaEnrollmentEnabled=False)
     assert enroll() == (400, "CERT_FAILED_VALIDATION")
     registered.patch(isAutoCaEnrollmentEnabled=True)
-    expired = issue_external_cert(external, "old", now=ctl.clock.now() - __import__("datetime").timedelta(days=400))
+    expired = issue_external_cert(external, "old", now=ctl.clock.now() - timedelta(days=400))
     assert enroll(expired) == (400, "CERT_FAILED_VALIDATION")  # time is checked at enrollment
     with ctl.connect(cert_pem=henry.chain_pem, key_pem=henry.key_pem) as conn:
         conn.request("POST", f"{CLIENT}/enroll?method=ca", json_body={})
@@ -363,7 +364,7 @@ def test_unknown_ca_self_signed_and_ca_as_leaf_get_invalid_auth_in_json(ctl: Con
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "self")])
     now = ctl.clock.now()
     selfsigned = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                  .serial_number(1).not_valid_before(now).not_valid_after(now + __import__("datetime").timedelta(days=1))
+                  .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
                   .sign(key, hashes.SHA256()))
     key_pem = lambda k: k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
                                         serialization.NoEncryption()).decode()
@@ -403,3 +404,47 @@ def test_the_plugin_fixture(ziti_external_ca):
     for identity in (kim, leo):
         with identity.connect() as conn:
             assert conn.login_cert()["identityId"] == identity.id
+
+
+def test_expired_external_certificates_follow_the_policy_and_chains_need_their_intermediate(ctl: ControllerHarness, corp):
+    pam = corp.enroll_ottca("pam")
+    ctl.clock.advance("400d")  # the external certificate (1 year) is now expired
+    with pam.connect() as conn:
+        assert conn.login_cert()["identityId"] == pam.id  # allowExpiredCerts defaults to true, as the real policy
+    ctl.admin.data("PUT", "/sim/v1/policy", json_body={"allowExpiredCerts": False})
+    with pam.connect() as conn:
+        assert raw_login(conn)[0] == 401
+    ctl.admin.data("PUT", "/sim/v1/policy", json_body={"allowExpiredCerts": None})
+    # Only the root is registered: a leaf sent without its intermediate does not chain to it.
+    leaf_only = ctl.connect(cert_pem=cert_pem(pam.cert.cert), key_pem=pam.cert.key_pem)
+    with leaf_only as conn:
+        assert raw_login(conn)[0] == 401
+
+
+def test_admin_made_authenticator_for_a_third_party_certificate_reenrolls_to_ottca(ctl: ControllerHarness, tmp_path: Path):
+    # certPem holds exactly one certificate, so it must chain to a registered CA on its own: no intermediate here.
+    corp = RegisteredExternalCa.register(ctl, tmp_path / "flat", name="flat", intermediate=False)
+    quinn = corp.issue("quinn")
+    identity_id = ctl.admin.data("POST", "/edge/management/v1/identities", json_body={
+        "name": "quinn", "type": "Default", "isAdmin": False})["id"]
+    auth_id = ctl.admin.data("POST", "/edge/management/v1/authenticators", json_body={
+        "method": "cert", "identityId": identity_id, "certPem": cert_pem(quinn.cert.cert)})["id"]
+    with quinn.connect() as conn:
+        assert conn.login_cert()["isCertExtendable"] is False
+    created = ctl.admin.data("POST", f"/edge/management/v1/authenticators/{auth_id}/re-enroll",
+                             json_body={"expiresAt": "2099-01-01T00:00:00Z"})
+    enrollment = ctl.admin.data("GET", f"/edge/management/v1/enrollments/{created['id']}")
+    assert (enrollment["method"], enrollment["caId"]) == ("ottca", corp.id)
+
+
+def test_snapshot_and_reset_carry_cas(ctl: ControllerHarness, corp):
+    rick = corp.enroll_ottca("rick")
+    ctl.snapshot("with-ca")
+    ctl.reset()
+    assert ctl.admin.data("GET", CAS) == []
+    with rick.connect() as conn:
+        assert raw_login(conn)[0] == 401
+    ctl.restore("with-ca")
+    assert ctl.admin.data("GET", f"{CAS}/{corp.id}")["isVerified"] is True
+    with rick.connect() as conn:
+        assert conn.login_cert()["identityId"] == rick.id

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -80,7 +81,7 @@ def check_verification_cert(cert: x509.Certificate, ca: x509.Certificate, *, now
     """The CA verification proof: `cert` is signed by `ca` and valid now (EKU any). ChainError otherwise."""
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, Exception) as exc:  # InvalidSignature, wrong issuer name, unsupported key
+    except (InvalidSignature, ValueError, TypeError) as exc:  # bad signature, other issuer name, unusable key
         raise ChainError(f"the certificate is not signed by the CA: {exc or type(exc).__name__}") from None
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
         raise ChainError("the certificate is expired or not yet valid")
