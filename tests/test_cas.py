@@ -448,3 +448,19 @@ def test_snapshot_and_reset_carry_cas(ctl: ControllerHarness, corp):
     assert ctl.admin.data("GET", f"{CAS}/{corp.id}")["isVerified"] is True
     with rick.connect() as conn:
         assert conn.login_cert()["identityId"] == rick.id
+
+
+def test_post_enrollments_makes_an_ottca_enrollment(ctl: ControllerHarness, corp):
+    identity_id = ctl.admin.data("POST", "/edge/management/v1/identities", json_body={
+        "name": "sam", "type": "Default", "isAdmin": False})["id"]
+    body = {"method": "ottca", "identityId": identity_id, "expiresAt": "2099-01-01T00:00:00Z"}
+    with pytest.raises(ControllerError) as excinfo:
+        ctl.admin.data("POST", "/edge/management/v1/enrollments", json_body=body)  # no caId
+    assert error_of(excinfo) == (400, "COULD_NOT_VALIDATE")
+    created = ctl.admin.data("POST", "/edge/management/v1/enrollments", json_body={**body, "caId": corp.id})
+    enrollment = ctl.admin.data("GET", f"/edge/management/v1/enrollments/{created['id']}")
+    assert (enrollment["method"], enrollment["caId"]) == ("ottca", corp.id)
+    sam = corp.issue("sam")
+    with sam.connect() as conn:
+        conn.request("POST", f"{CLIENT}/enroll?token={enrollment['token']}", body=b"", content_type="application/json")
+        assert conn.login_cert()["identityId"] == identity_id
