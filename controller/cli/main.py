@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
     openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
 
+    from controller.cli import certs
+
+    certs.register(commands, identity, _add_connection_options)
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from controller.client.errors import ControllerError
 
     try:
+        if getattr(args, "handler", None):
+            return args.handler(args)
         if args.command == "serve":
             from controller.cli.serve import serve
 
