@@ -24,14 +24,15 @@ def test_the_list_shows_identities_and_routers_expiring_within_the_window(ctl, a
     alice, bob = ctl.enroll_identity("alice"), ctl.enroll_identity("bob")
     router, _ = _enroll(ctl, anon, "er-expiry")
     assert ctl.admin.data("GET", f"{MGMT}/expiring-certificates?within=30d") == []
-    # Extend alice's certificate: it then expires later than bob's and has a last extension time.
+    # A day later, extend alice's certificate: it then expires last and has a last extension time.
+    ctl.clock.advance("1d")
     with alice.connect() as conn:
         auth_id = conn.login_cert()["authenticatorId"]
         extended = conn.data("POST", f"/edge/client/v1/current-identity/authenticators/{auth_id}/extend",
                              json_body={"clientCertCsr": make_csr()[0]})
         conn.data("POST", f"/edge/client/v1/current-identity/authenticators/{auth_id}/extend-verify",
                   json_body={"clientCert": extended["clientCert"]})
-    ctl.clock.advance("340d")
+    ctl.clock.advance("339d")
     items = ctl.admin.data("GET", f"{MGMT}/expiring-certificates?within=30d")
     assert [(i["type"], i["name"], i["certificate"]) for i in items] == [
         ("identity", "bob", "client"), ("router", "er-expiry", "client"), ("router", "er-expiry", "server"),
