@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 # The only record attributes a JSON line carries besides time, level, logger and message: an allow-list, so
 # that nothing passed along by accident (a request body, statement parameters) ever reaches the log.
-FIELDS = ("requestId", "method", "route", "path", "status", "durationMs", "identityId", "errorCode", "api")
+FIELDS = ("requestId", "method", "route", "status", "durationMs", "identityId", "errorCode", "api")
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,7 +45,11 @@ def configure(*, level: str, fmt: str, instance_id: str) -> None:
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if fmt == "json":
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        for name in ("uvicorn", "uvicorn.error"):
             logger = logging.getLogger(name)
             logger.handlers[:] = []
             logger.propagate = True
+        # controller.access replaces uvicorn's access lines, which carry the raw path (query strings hold
+        # enrollment tokens).
+        uvicorn_access = logging.getLogger("uvicorn.access")
+        uvicorn_access.handlers[:], uvicorn_access.propagate, uvicorn_access.disabled = [], False, True
