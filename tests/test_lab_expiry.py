@@ -1,4 +1,4 @@
-"""Certificate-expiry insight: the management list GET /edge/management/v1/expiring-certificates, the CLI
+"""Certificate-expiry insight: the admin list GET /ops/v1/expiring-certificates, the CLI
 `certs expiring --within 30d [--json]` and the bulk `identity request-extend --expiring-within 30d`."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from test_cli import cli, clean_env
 from test_routers import _enroll
 
 MGMT = "/edge/management/v1"
+OPS = "/ops/v1"
 
 
 def _cli(ctl, tmp_path, *args: str):  # noqa: ANN001
@@ -23,7 +24,7 @@ def _cli(ctl, tmp_path, *args: str):  # noqa: ANN001
 def test_the_list_shows_identities_and_routers_expiring_within_the_window(ctl, anon):
     alice, bob = ctl.enroll_identity("alice"), ctl.enroll_identity("bob")
     router, _ = _enroll(ctl, anon, "er-expiry")
-    assert ctl.admin.data("GET", f"{MGMT}/expiring-certificates?within=30d") == []
+    assert ctl.admin.data("GET", f"{OPS}/expiring-certificates?within=30d") == []
     # A day later, extend alice's certificate: it then expires last and has a last extension time.
     ctl.clock.advance("1d")
     with alice.connect() as conn:
@@ -33,7 +34,7 @@ def test_the_list_shows_identities_and_routers_expiring_within_the_window(ctl, a
         conn.data("POST", f"/edge/client/v1/current-identity/authenticators/{auth_id}/extend-verify",
                   json_body={"clientCert": extended["clientCert"]})
     ctl.clock.advance("339d")
-    items = ctl.admin.data("GET", f"{MGMT}/expiring-certificates?within=30d")
+    items = ctl.admin.data("GET", f"{OPS}/expiring-certificates?within=30d")
     assert [(i["type"], i["name"], i["certificate"]) for i in items] == [
         ("identity", "bob", "client"), ("router", "er-expiry", "client"), ("router", "er-expiry", "server"),
         ("identity", "alice", "client")]  # soonest first
@@ -41,26 +42,26 @@ def test_the_list_shows_identities_and_routers_expiring_within_the_window(ctl, a
     assert by_name[("alice", "client")]["authenticatorId"] == auth_id and by_name[("alice", "client")]["lastExtendedAt"]
     assert by_name[("bob", "client")]["lastExtendedAt"] is None and by_name[("er-expiry", "client")]["id"] == router.id
     assert all(0 < i["expiresInSeconds"] <= 30 * 86400 and not i["expired"] for i in items)
-    routers = ctl.admin.data("GET", f"{MGMT}/expiring-certificates?within=30d&type=router")
+    routers = ctl.admin.data("GET", f"{OPS}/expiring-certificates?within=30d&type=router")
     assert {i["type"] for i in routers} == {"router"} and len(routers) == 2
-    page = ctl.admin.request("GET", f"{MGMT}/expiring-certificates?within=30d&limit=1&offset=1")[0]
+    page = ctl.admin.request("GET", f"{OPS}/expiring-certificates?within=30d&limit=1&offset=1")[0]
     assert len(page["data"]) == 1 and page["meta"]["pagination"]["totalCount"] == 4
 
 
 @pytest.mark.parametrize("query", ["within=soon", "type=service"])
 def test_bad_queries_are_refused(ctl, query):
     with pytest.raises(ControllerError) as excinfo:
-        ctl.admin.data("GET", f"{MGMT}/expiring-certificates?{query}")
+        ctl.admin.data("GET", f"{OPS}/expiring-certificates?{query}")
     assert error_of(excinfo) == (400, "COULD_NOT_VALIDATE")
 
 
 def test_the_list_needs_an_admin(ctl, alice, anon):
     with pytest.raises(ControllerError) as excinfo:
-        anon.data("GET", f"{MGMT}/expiring-certificates")
+        anon.data("GET", f"{OPS}/expiring-certificates")
     assert error_of(excinfo)[0] == 401
     with alice.connect() as conn, pytest.raises(ControllerError) as excinfo:
         conn.login_cert(prefix=MGMT)
-        conn.data("GET", f"{MGMT}/expiring-certificates")
+        conn.data("GET", f"{OPS}/expiring-certificates")
     assert error_of(excinfo)[0] in (401, 403)
 
 

@@ -28,7 +28,8 @@ from controller.version import endpoints as version
 CLIENT_PREFIX = "/edge/client/v1"
 MANAGEMENT_PREFIX = "/edge/management/v1"
 SIM_PREFIX = "/sim/v1"
-OPS_PATHS = ("/health-checks", "/metrics")  # served at the root in every mode, outside the client API alias
+OPS_PREFIX = "/ops/v1"  # our operators' API (admin session): lists no Edge API has, e.g. expiring certificates
+OPS_PATHS = ("/health-checks", "/metrics", f"{OPS_PREFIX}/")  # served at the root in every mode, not aliased
 
 
 def _shared() -> list[APIRouter]:
@@ -42,7 +43,7 @@ def client_api() -> list[APIRouter]:
 
 def management_api() -> list[APIRouter]:
     return [*_shared(), identities.management, authenticators.management, enrollments.management, routers.management,
-            services.management, ops.management]
+            services.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -85,6 +86,7 @@ def _install_ops(app: FastAPI, runtime: Runtime) -> None:
     app.state.health = default_registry(runtime)
     app.state.health.add("server.accepting", lambda: None if app.state.lifecycle.phase != "stopping" else "shutting down")
     app.include_router(ops.router, tags=["health-checks"])
+    app.include_router(ops.management, prefix=OPS_PREFIX, tags=["ops"])
     metrics = None
     if runtime.settings.metrics_enabled:
         from controller.metrics import Metrics

@@ -1,5 +1,5 @@
 """`certs expiring --within 30d [--json]` and `identity request-extend --expiring-within 30d`: which identity
-and router certificates expire soon (from the management list `GET /edge/management/v1/expiring-certificates`,
+and router certificates expire soon (from the admin list `GET /ops/v1/expiring-certificates`,
 judged by the controller's simulated clock), and asking every such identity to extend at its next login."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def fetch(conn: Any, within: str, kind: str | None = None) -> list[dict[str, Any
     items: list[dict[str, Any]] = []
     query = f"within={within}" + (f"&type={kind}" if kind else "")
     while True:
-        page = conn.data("GET", f"/edge/management/v1/expiring-certificates?{query}&limit={PAGE}&offset={len(items)}")
+        page = conn.data("GET", f"/ops/v1/expiring-certificates?{query}&limit={PAGE}&offset={len(items)}")
         items.extend(page)
         if len(page) < PAGE:
             return items

@@ -20,7 +20,7 @@ access_log = logging.getLogger("controller.access")
 
 HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-APIS = (("/edge/client/v1", "edge-client"), ("/edge/management/v1", "edge-management"), ("/sim/v1", "sim"),
+APIS = (("/edge/client/v1", "edge-client"), ("/edge/management/v1", "edge-management"), ("/sim/v1", "sim"), ("/ops/v1", "ops"),
         ("/health-checks", "health-checks"), ("/metrics", "metrics"), ("/.well-known", "edge-client"))
 
 

@@ -36,7 +36,7 @@ def ready(request: Request):
     is_ready = phase == "serving" and report["healthy"]
     return _answer({"ready": is_ready, "phase": phase, "checks": report["checks"]}, is_ready)
 
-# --- management: certificates expiring soon (a simulator extension; see README "Running a lab") ---------
+# --- /ops/v1 (admin session): certificates expiring soon; no Edge API has this list (README "Running a lab")
 
 management = APIRouter()
 

@@ -1,6 +1,6 @@
 """Which certificates expire when: identity certificate authenticators, edge router certificates (client and
 server), and the CA chain. Read from the database (and the PKI) at the time of asking, judged against the
-simulated clock. The CLI (`certs expiring`), the management list (`GET /edge/management/v1/expiring-certificates`)
+simulated clock. The CLI (`certs expiring`), the admin list (`GET /ops/v1/expiring-certificates`)
 and the metrics gauges all use this one module."""
 
 from __future__ import annotations
