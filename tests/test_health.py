@@ -30,6 +30,11 @@ def test_health_checks_need_no_session_and_report_database_and_pki(ctl, anon):
     assert ctl.admin_password not in text and "postgres" not in text and str(ctl.workdir) not in text
 
 
+def test_version_lists_the_health_checks_api(ctl, anon):
+    api = anon.data("GET", "/version")["apiVersions"]["health-checks"]["v1"]
+    assert api == {"path": "/health-checks", "apiBaseUrls": [f"{ctl.url}/health-checks"]}
+
+
 def test_live_and_ready(ctl, anon):
     assert _get(anon, "/health-checks/live") == (200, {"data": {"live": True, "instanceId": ctl.runtime.instance_id}, "meta": {}})
     status, body = _get(anon, "/health-checks/ready")
