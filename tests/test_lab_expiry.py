@@ -17,7 +17,7 @@ OPS = "/ops/v1"
 
 
 def _cli(ctl, tmp_path, *args: str):  # noqa: ANN001
-    return cli(*args, "--controller", ctl.url, "--ca", str(ctl.ca_bundle), "--password", ctl.admin_password,
+    return cli(*args, "--controller", ctl.url, "--ca", str(ctl.ca_bundle), f"--password={ctl.admin_password}",
                cwd=tmp_path, env=clean_env())
 
 
