@@ -105,3 +105,28 @@ def test_router_certificates_count_too(metered):
 def test_metrics_are_off_by_default_outside_lab_mode(ctl, anon):
     assert not ctl.runtime.settings.metrics_enabled
     assert anon.raw("GET", "/metrics")[0] == 404
+
+
+def test_lab_mode_serves_metrics_by_default_and_in_multiprocess_mode(tmp_path):
+    """A lab `serve` has /metrics on without any setting; with PROMETHEUS_MULTIPROC_DIR the counters go
+    through the shared directory (what several workers would aggregate)."""
+    from test_cli import clean_env, free_port, start_serve, stop
+
+    from controller.client.http import Connection, tls_context
+
+    multiproc = tmp_path / "prom"
+    multiproc.mkdir()
+    port = free_port()
+    env = clean_env(ZITI_SIM_ADMIN_PASSWORD="lab-" + "x7" * 10, PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    served = start_serve(tmp_path, "--mode", "lab", "--data-dir", str(tmp_path / "data"), "--address", f"127.0.0.1:{port}",
+                         "--log-level", "warning", data_dir=tmp_path / "data", url=f"https://127.0.0.1:{port}", env=env)
+    try:
+        with Connection(served.url, tls_context(ca_file=served.ca_bundle)) as conn:
+            assert conn.raw("GET", "/version")[0] == 200
+            status, _headers, body = conn.raw("GET", "/metrics")
+    finally:
+        stop(served.proc)
+    assert status == 200
+    samples = {s.name: s for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    assert "ziti_sim_http_requests_total" in samples and "ziti_sim_api_sessions_alive" in samples
+    assert any(path.suffix == ".db" for path in multiproc.iterdir())  # prometheus_client's per-process files
