@@ -72,3 +72,11 @@ def test_json_logs_in_lab_mode_carry_the_request_and_no_secret(tmp_path: Path):
     for secret in secrets_seen:
         assert secret not in text, "a secret reached the log"
     assert "PRIVATE KEY" not in text and "zt-session" not in text.lower()
+
+
+def test_a_request_id_is_echoed_or_made_up(ctl, anon):
+    status, headers, _ = anon.raw("GET", "/version", headers={"X-Request-Id": "client-chosen.42"})
+    assert status == 200 and headers["X-Request-Id"] == "client-chosen.42"
+    for unusable in ("has spaces in it", "x" * 200):
+        status, headers, _ = anon.raw("GET", "/version", headers={"X-Request-Id": unusable})
+        assert status == 200 and headers["X-Request-Id"] != unusable and len(headers["X-Request-Id"]) == 36

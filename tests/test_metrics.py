@@ -130,3 +130,14 @@ def test_lab_mode_serves_metrics_by_default_and_in_multiprocess_mode(tmp_path):
     samples = {s.name: s for f in text_string_to_metric_families(body.decode()) for s in f.samples}
     assert "ziti_sim_http_requests_total" in samples and "ziti_sim_api_sessions_alive" in samples
     assert any(path.suffix == ".db" for path in multiproc.iterdir())  # prometheus_client's per-process files
+
+
+@pytest.mark.parametrize("mode, env, enabled", [
+    ("lab", None, True), ("mock", None, False), ("fixture", None, False), ("lab", "false", False), ("mock", "true", True),
+])
+def test_the_metrics_setting(monkeypatch, mode, env, enabled):
+    from controller.settings import Settings
+
+    if env is not None:
+        monkeypatch.setenv("ZITI_SIM_METRICS", env)
+    assert Settings(mode=mode).metrics_enabled is enabled

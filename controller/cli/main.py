@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.cli import certs
 
     certs.register(commands, identity, _add_connection_options)
+
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
