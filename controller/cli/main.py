@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
     openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
 
+    from controller.cli import certs
+
+    certs.register(commands, identity, _add_connection_options)
+
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "ca_handler", None):
             return args.ca_handler(args, _admin)
+        if getattr(args, "handler", None):
+            return args.handler(args)
         if args.command == "serve":
             from controller.cli.serve import serve
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import shutil
 import signal
@@ -23,8 +22,9 @@ if TYPE_CHECKING:
 def serve(settings: Settings) -> int:
     from controller.runtime import UnsafeSettings
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from controller import logs
+
+    logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id="")
     ephemeral_dir = None
     if settings.mode is Mode.fixture:
         ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
@@ -71,6 +71,9 @@ def _start(settings: Settings) -> _Serving:
         settings = settings.model_copy(update={"address": f"{format_host(settings.advertised_host)}:{actual}"})
     runtime = Runtime.start(settings)
     server = make_server(runtime, create_app(runtime))
+    from controller import logs  # again: uvicorn's Config set up its own loggers; the replica id is known now
+
+    logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id=runtime.instance_id)
     _announce(runtime)
     return _Serving(runtime, server, sock)
 

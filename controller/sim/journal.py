@@ -18,6 +18,9 @@ from controller.errors import ApiError
 from controller.sim import clock
 from controller.store.models import SimEvent
 
+OBSERVERS = "journal_observers"  # key in a session's info: callables(kind, outcome, error_code), e.g. metrics
+
+
 def record(
     db: Session, *, kind: str, at: datetime, outcome: str = "success", identity_id: str | None = None,
     authenticator_id: str | None = None, old_fingerprint: str | None = None, new_fingerprint: str | None = None,
@@ -27,6 +30,8 @@ def record(
         kind=kind, at=at, outcome=outcome, identity_id=identity_id, authenticator_id=authenticator_id,
         old_fingerprint=old_fingerprint, new_fingerprint=new_fingerprint, error_code=error_code, detail=detail or {},
     ))
+    for observe in db.info.get(OBSERVERS, ()):
+        observe(kind, outcome, error_code)
 
 
 @dataclass
