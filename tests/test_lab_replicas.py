@@ -42,11 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MGMT = "/edge/management/v1"
 REPLICAS, IDENTITIES, ROUNDS = 3, 4, 5
 TEST_TIMEOUT = 240.0
-# TEMPORARY SWITCH: a simultaneous first start of replicas on one fresh database crashed one of them with a
-# UniqueViolation on the default admin (fixed on another branch). Until that fix is merged the first replica
-# starts alone, then the others. Set ZITI_SIM_LAB_START_ALL_AT_ONCE=1 (and later make it the default) to
-# start all three at the same moment, as docker compose does.
-START_ALL_AT_ONCE = os.environ.get("ZITI_SIM_LAB_START_ALL_AT_ONCE") == "1"
 TRANSIENT = (OSError, ssl.SSLError, http.client.HTTPException)
 
 
@@ -253,14 +248,9 @@ def test_three_replicas_behind_haproxy_survive_a_killed_replica(lab_database: st
     lab = Lab(tmp_path, lab_database, "lab-" + secrets.token_urlsafe(24), free_port())
     lab.replicas = [Replica(i, free_port(), tmp_path / f"replica-{i}.log") for i in range(1, REPLICAS + 1)]
     try:
-        if START_ALL_AT_ONCE:
-            for replica in lab.replicas:
-                lab.start(replica)
-        else:
-            lab.start(lab.replicas[0])
-            lab.wait_ready(lab.replicas[0])
-            for replica in lab.replicas[1:]:
-                lab.start(replica)
+        # All three at the same moment on a fresh database and data directory, as docker compose starts them.
+        for replica in lab.replicas:
+            lab.start(replica)
         ids_by_replica = {replica.index: lab.wait_ready(replica) for replica in lab.replicas}
         instance_ids = set(ids_by_replica.values())
         assert len(instance_ids) == REPLICAS
@@ -302,7 +292,7 @@ def test_three_replicas_behind_haproxy_survive_a_killed_replica(lab_database: st
         with lab.connect() as admin:
             admin.login_password("admin", lab.password)
             for worker in workers:
-                authenticators = admin.data("GET", f"{MGMT}/authenticators?filter=" + quote(f'identityId="{worker.identity_id}"'))
+                authenticators = admin.data("GET", f"{MGMT}/authenticators?filter=" + quote(f'identity="{worker.identity_id}"'))
                 certs = [a for a in authenticators if a["method"] == "cert"]
                 assert len(certs) == 1 and certs[0]["fingerprint"] == fingerprint(load_certs_pem(worker.cert)[0])
                 with lab.connect(cert_pem=worker.cert, key_pem=worker.key) as conn:
