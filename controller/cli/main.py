@@ -176,9 +176,14 @@ def _identity(args: argparse.Namespace) -> int:
         identity.save(args.out)
         print(f"enrolled; identity written to {args.out}", file=sys.stderr)
         return 0
+    from controller.client.errors import ExtensionInterrupted
     from controller.client.extend import extend_identity
 
-    result = extend_identity(args.identity, roll_key=args.roll_key)
+    try:
+        result = extend_identity(args.identity, roll_key=args.roll_key)
+    except ExtensionInterrupted as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps({
         "authenticatorId": result.authenticator_id, "oldFingerprint": result.old_fingerprint,
         "newFingerprint": result.new_fingerprint, "rolledKey": result.rolled_key, "notAfter": result.not_after,
