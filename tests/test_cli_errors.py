@@ -178,3 +178,21 @@ def test_openapi_without_out_dir_writes_to_the_current_directory(tmp_path):
     result = cli("openapi", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "openapi").iterdir()) == ["client.json", "management.json", "sim.json"]
+
+
+@pytest.mark.parametrize(("url", "needle", "code"), [
+    ("not a url", "could not be parsed", 2),
+    ("postgresql+psycopg://nobody-here@127.0.0.1:{port}/x", "cannot use the database", 1),
+], ids=["unparsable", "nothing-listening"])
+def test_an_unusable_database_url(tmp_path, url, needle, code):
+    url = url.format(port=free_port())
+    result = cli("serve", "--data-dir", str(tmp_path / "data"), "--address", f"127.0.0.1:{free_port()}", "--database-url", url,
+                 cwd=tmp_path)
+    one_line_error(result, needle, "--database-url", code=code)
+
+
+def test_a_ca_file_that_is_not_pem(tmp_path):
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    result = cli("sim", "clock", "--controller", f"https://127.0.0.1:{free_port()}", "--ca", str(tmp_path / "ca.pem"),
+                 "--password", "x", cwd=tmp_path)
+    one_line_error(result, str(tmp_path / "ca.pem"), "--ca", code=1)

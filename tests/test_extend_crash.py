@@ -114,6 +114,7 @@ def test_verify_committed_but_answer_lost_then_next_run_finishes(crashy, tmp_pat
     assert login_status(ctl, after) == 200
     assert sha1(after.cert) == verified[0]["newFingerprint"] == result["newFingerprint"]
     assert result["oldFingerprint"] == sha1(before.cert)
+    assert result["recovered"] is True
     assert (after.key != before.key) is roll_key
     assert not pending_file.exists()
     assert path.stat().st_mode & 0o777 == 0o600

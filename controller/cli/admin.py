@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 from controller.cli.errors import CliError
@@ -28,7 +29,11 @@ def connect_admin(settings: Settings, *, controller: str | None, ca: str | None,
     if not ca_file.exists():
         raise CliError(f"CA bundle not found at {ca_file}: pass --ca or --data-dir of the running controller")
     url = controller or os.environ.get("ZITI_SIM_CONTROLLER") or settings.api_url
-    conn = Connection(url, tls_context(ca_file=ca_file))
+    try:
+        context = tls_context(ca_file=ca_file)
+    except ssl.SSLError:
+        raise CliError(f"{ca_file} holds no PEM CA certificate: pass --ca the controller's <data-dir>/pki/ca-bundle.pem") from None
+    conn = Connection(url, context)
     username = username or settings.admin_username
     secret, source = admin_password(settings, password)
     try:

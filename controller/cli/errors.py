@@ -37,6 +37,22 @@ def _settings_error(error: Any, flags: dict[str, str]) -> CliError:
     return CliError("invalid setting " + "; ".join(problems), exit_code=2)
 
 
+def _database_error(error: BaseException) -> CliError | None:
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.ArgumentError) and "URL" in str(error):
+        return CliError("the database URL could not be parsed: pass --database-url (or ZITI_SIM_DATABASE_URL) as "
+                        "postgresql+psycopg://USER@HOST:5432/DB or sqlite:///PATH", exit_code=2)
+    if isinstance(error, exc.NoSuchModuleError):
+        return CliError(f"unsupported database URL ({error}): use postgresql+psycopg:// or sqlite:///", exit_code=2)
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError)):
+        # the driver's own message, never the statement or its parameters
+        reason = (str(error.orig) if error.orig is not None else str(error)).strip().splitlines()[0]
+        return CliError(f"cannot use the database: {reason}; check --database-url (or ZITI_SIM_DATABASE_URL) and that "
+                        "the database server is up")
+    return None
+
+
 def explain(error: BaseException, *, flags: dict[str, str] | None = None) -> CliError | None:
     """The one-line form of an error from below the CLI, or None when it is not one a user can fix."""
     from pydantic import ValidationError
@@ -54,6 +70,9 @@ def explain(error: BaseException, *, flags: dict[str, str] | None = None) -> Cli
         return CliError(f"the controller refused: {error}")
     if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in ("psycopg", "psycopg2"):
         return CliError("the PostgreSQL driver is not installed: pip install 'ziti-controller-sim[postgres]'")
+    database = _database_error(error)
+    if database is not None:
+        return database
     if isinstance(error, ConnectionRefusedError):
         return CliError(f"{error.strerror or error}: is the controller running there? (pass --controller or --data-dir)")
     if isinstance(error, OSError):

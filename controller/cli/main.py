@@ -193,7 +193,7 @@ def _identity(args: argparse.Namespace) -> int:
     print(json.dumps({
         "authenticatorId": result.authenticator_id, "oldFingerprint": result.old_fingerprint,
         "newFingerprint": result.new_fingerprint, "rolledKey": result.rolled_key, "notAfter": result.not_after,
-        "backup": str(result.backup) if result.backup else None,
+        "backup": str(result.backup) if result.backup else None, "recovered": result.recovered,
     }, indent=2))
     return 0
 
