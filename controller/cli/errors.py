@@ -60,8 +60,12 @@ def explain(error: BaseException, *, flags: dict[str, str] | None = None) -> Cli
     from controller.client.errors import ConnectionLost, ControllerError, ExtensionInterrupted, IdentityFileError
     from controller.client.enroll import EnrollmentError
 
+    from controller.runtime import UnsafeSettings
+
     if isinstance(error, CliError):
         return error
+    if isinstance(error, UnsafeSettings):
+        return CliError(str(error), exit_code=2)
     if isinstance(error, ValidationError):
         return _settings_error(error, flags or {})
     if isinstance(error, (IdentityFileError, EnrollmentError, ExtensionInterrupted, ConnectionLost)):

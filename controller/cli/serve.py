@@ -9,7 +9,6 @@ import logging
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 
 
 def serve(settings: Settings) -> int:
-    from controller.runtime import UnsafeSettings
-
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if settings.mode is Mode.fixture and "address" not in settings.model_fields_set:
@@ -43,9 +40,6 @@ def serve(settings: Settings) -> int:
             _check_data_dir(settings.data_dir)
         runtime = _start(settings, sock)
         asyncio.run(runtime.server.serve(sockets=[runtime.socket]))
-    except UnsafeSettings as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         pass  # Ctrl-C before uvicorn took over the signals: a normal stop
     finally:

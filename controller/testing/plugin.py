@@ -41,6 +41,7 @@ def _own_database(url: str | None) -> Iterator[str | None]:
         return
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -54,7 +55,7 @@ def _own_database(url: str | None) -> Iterator[str | None]:
         yield url
         return
     name = f"{parsed.database or 'postgres'}_ziti_{_worker()}_{secrets.token_hex(4)}"[-63:].lstrip("_")
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no connection held meanwhile
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
