@@ -196,3 +196,14 @@ def test_a_ca_file_that_is_not_pem(tmp_path):
     result = cli("sim", "clock", "--controller", f"https://127.0.0.1:{free_port()}", "--ca", str(tmp_path / "ca.pem"),
                  "--password", "x", cwd=tmp_path)
     one_line_error(result, str(tmp_path / "ca.pem"), "--ca", code=1)
+
+
+def test_extend_when_the_controller_is_not_there_names_its_url(ctl, tmp_path, capsys):
+    ident = ctl.enroll_identity()
+    data = json.loads(ident.json_path.read_text())
+    url = f"https://127.0.0.1:{free_port()}"
+    data["ztAPI"], data["ztAPIs"] = url, [url]
+    path = tmp_path / "gone.json"
+    path.write_text(json.dumps(data))
+    main_error(capsys, ["identity", "extend", "--identity", str(path)], url, "refused")
+    assert json.loads(path.read_text()) == data

@@ -78,7 +78,7 @@ def explain(error: BaseException, *, flags: dict[str, str] | None = None) -> Cli
     if database is not None:
         return database
     if isinstance(error, ConnectionRefusedError):
-        return CliError(f"{error.strerror or error}: is the controller running there? (pass --controller or --data-dir)")
+        return CliError(f"{error.strerror or error}: is the controller running at that address?")
     if isinstance(error, OSError):
         import ssl
 
