@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from controller.api.listing import Page, page_from_query
-from controller.errors import ApiError, Unauthorized
+from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
 from controller.settings import Settings
@@ -130,6 +130,17 @@ async def get_admin_session(context: Annotated[SessionContext, Depends(get_curre
 
 async def get_list_page(request: Request) -> Page:
     return page_from_query(dict(request.query_params))
+
+
+ID_MAX_LENGTH = 40  # every id column is varchar(40)
+
+
+async def known_path_ids(request: Request) -> None:
+    """Included with every router: an `id` no entity can have (longer than any stored id) is simply not
+    found, before a service looks it up or the journal tries to store it."""
+    value = request.path_params.get("id")
+    if value is not None and len(value) > ID_MAX_LENGTH:
+        raise NotFound.for_id(value[:ID_MAX_LENGTH] + "...")
 
 
 CurrentSession = Annotated[SessionContext, Depends(get_current_session)]

@@ -25,7 +25,11 @@ class JsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        text = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate echoed from input: \u-escape it instead of failing
+            return json.dumps(content, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -69,6 +73,21 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return CouldNotValidate(cause={"field": field, "reason": reason, "value": value})
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first route's)."""
+    table = getattr(app.state, "route_methods", None)
+    if table is None:
+        from fastapi import routing
+        from starlette.routing import compile_path
+
+        contexts = routing.iter_route_contexts(app.routes)
+        table = app.state.route_methods = [
+            (compile_path(c.path)[0], c.methods or set()) for c in contexts if getattr(c, "path", None)
+        ]
+    methods = {m for regex, route_methods in table if regex.match(path) for m in route_methods}
+    return sorted(methods)
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
@@ -79,11 +98,13 @@ def install_exception_handlers(app: FastAPI) -> None:
         return error_response(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return error_response(NotFound())
         if exc.status_code == 405:
-            return error_response(MethodNotAllowed())
+            response = error_response(MethodNotAllowed())
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+            return response
         return error_response(ApiError(str(exc.detail), status=exc.status_code))
 
     app.add_middleware(UnhandledErrorMiddleware)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from controller.errors import InvalidFilter, InvalidPagination
 
 DEFAULT_LIMIT, MAX_LIMIT = 10, 500
+MAX_OFFSET = 2**63 - 1  # a Go int64, and what both databases take in OFFSET
 
 _CLAUSE = re.compile(
     r'\s*(?P<field>[A-Za-z][A-Za-z0-9_.]*)\s*(?P<op>=|!=|contains|startswith|icontains)\s*'
@@ -40,6 +41,8 @@ def page_from_query(params: dict[str, str]) -> Page:
             raise InvalidPagination(cause={"field": name, "reason": "must be an integer", "value": raw}) from None
         if value < 0:
             raise InvalidPagination(cause={"field": name, "reason": "must not be negative", "value": value})
+        if value > MAX_OFFSET:
+            raise InvalidPagination(cause={"field": name, "reason": f"must be at most {MAX_OFFSET}", "value": raw})
         return value
 
     limit = integer("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT

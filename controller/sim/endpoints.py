@@ -12,7 +12,7 @@ from sqlalchemy import select
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
 from controller.api.envelope import created, empty, ok
 from controller.api.render import fmt_time
-from controller.durations import parse_duration
+from controller.durations import check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.sessions.service import SessionContext
@@ -35,6 +35,20 @@ def _keep_alive(admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
 class ClockSet(BaseModel):
     now: AwareDatetime | None = None
     frozen: bool | None = None
+
+    @field_validator("now")
+    @classmethod
+    def _in_range(cls, value: AwareDatetime | None) -> AwareDatetime | None:
+        return None if value is None else check_time(value)
+
+
+def _in_range(s: clock.ClockState, field: str) -> clock.ClockState:
+    """The clock must stay where certificates and sessions can still be dated (the request rolls back)."""
+    try:
+        check_time(s.now)
+    except ValueError as exc:
+        raise CouldNotValidate.for_field(field, str(exc)) from None
+    return s
 
 
 class ClockAdvance(BaseModel):
@@ -60,12 +74,12 @@ def set_clock(body: ClockSet, db: DbSession, admin: AdminSession):
         clock.set_time(db, body.now)
     if body.frozen is False:
         clock.unfreeze(db)
-    return ok(_clock_wire(_keep_alive(admin, clock.state(db))))
+    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.state(db), "now"))))
 
 
 @router.post("/clock/advance", operation_id="simAdvanceClock", summary="Move the time forward (or back, with a negative duration)")
 def advance_clock(body: ClockAdvance, db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, clock.advance(db, parse_duration(body.by)))))
+    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.advance(db, parse_duration(body.by)), "by"))))
 
 
 @router.post("/clock/freeze", operation_id="simFreezeClock")
@@ -157,7 +171,7 @@ def _event_filters(
     kind: Annotated[str | None, Query()] = None,
     identity_id: Annotated[str | None, Query(alias="identityId")] = None,
     outcome: Annotated[str | None, Query()] = None,
-    after_seq: Annotated[int, Query(alias="afterSeq", ge=0)] = 0,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> EventFilters:
     return {"kind": kind, "identity_id": identity_id, "outcome": outcome, "after_seq": after_seq, "limit": limit}
