@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Annotated
 
 from cryptography import x509
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from controller.api.listing import Page, page_from_query
+from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page, page_from_query
 from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
@@ -128,8 +128,14 @@ async def get_admin_session(context: Annotated[SessionContext, Depends(get_curre
     return require_admin(context)
 
 
-async def get_list_page(request: Request) -> Page:
-    return page_from_query(dict(request.query_params))
+async def get_list_page(
+    limit: Annotated[int | None, Query(ge=0, description=f"page size; 0 or absent means {DEFAULT_LIMIT}, at most {MAX_LIMIT} are returned")] = None,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET, description="entities to skip")] = None,
+    filter: Annotated[str | None, Query(description='a ziti filter expression, e.g. name contains "x"')] = None,  # noqa: A002
+) -> Page:
+    """The list parameters, documented as the real API documents them. A bad limit or offset is 400
+    INVALID_PAGINATION (see controller.api.envelope)."""
+    return page_from_query({k: str(v) for k, v in (("limit", limit), ("offset", offset), ("filter", filter)) if v is not None})
 
 
 ID_MAX_LENGTH = 40  # every id column is varchar(40)

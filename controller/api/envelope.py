@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from controller.errors import ApiError, CouldNotValidate, MethodNotAllowed, NotFound, Unhandled
+from controller.errors import ApiError, CouldNotValidate, InvalidPagination, MethodNotAllowed, NotFound, Unhandled
 
 log = logging.getLogger("controller.api")
 
@@ -70,6 +70,8 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     if first.get("type") == "missing":
         reason = f"{field} is required"
         value = None
+    if tuple(first.get("loc", ())) in (("query", "limit"), ("query", "offset")):
+        return InvalidPagination(cause={"field": field, "reason": reason, "value": value})
     return CouldNotValidate(cause={"field": field, "reason": reason, "value": value})
 
 
