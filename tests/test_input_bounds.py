@@ -193,3 +193,24 @@ def test_method_not_allowed_carries_an_allow_header_with_every_method(ctl):
     status, headers, payload = ctl.admin.raw("DELETE", f"{M}/identities")
     assert (status, json.loads(payload)["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
     assert set(headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+# --- strings and integers the database columns cannot hold (found by probing; PostgreSQL answered 500) -------
+
+@pytest.mark.parametrize("path, document", [
+    ("/sim/v1/faults", {"path": "/nothing", "status": 500, "seed": 2**70}),
+    ("/sim/v1/faults", {"path": "/nothing", "status": 500, "times": 2**70}),
+    ("/sim/v1/faults", {"path": "x" * 300, "status": 500}),
+    ("/sim/v1/faults", {"path": "/n", "status": 500, "code": "c" * 100}),
+    (f"{M}/identities", {"name": "ext", "type": "Default", "isAdmin": False, "externalId": "e" * 300}),
+    (f"{M}/identities", {"name": "ap", "type": "Default", "isAdmin": False, "authPolicyId": "p" * 60}),
+    (f"{M}/authenticators", {"method": "updb", "identityId": "IDENTITY", "username": "u" * 300, "password": "p" * 20}),
+    (f"{M}/enrollments", {"method": "updb", "identityId": "IDENTITY", "expiresAt": "2100-01-01T00:00:00Z", "username": "u" * 300}),
+], ids=["fault-seed", "fault-times", "fault-path", "fault-code", "external-id", "auth-policy-id", "updb-username",
+        "enrollment-username"])
+def test_values_too_large_for_their_column_are_validation_errors(ctl, path, document):
+    if document.get("identityId") == "IDENTITY":
+        document = {**document, "identityId": ctl.create_identity("column-bounds")[0]}
+    status, body = _post(ctl.admin, path, json.dumps(document))
+    assert (status, body["error"]["code"]) == (400, "COULD_NOT_VALIDATE"), body
+    assert ctl.admin.data("GET", "/sim/v1/faults") == []

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -132,6 +133,13 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except DataError:
+            # A value the database refuses for its column (too long, out of range): the input's fault. The
+            # transaction is already rolled back. Schemas bound what they can; this keeps any gap a 400.
+            if started:
+                raise
+            error = CouldNotValidate(cause={"field": "(body)", "reason": "a value does not fit the database", "value": None})
+            await error_response(error)(scope, receive, send)
         except Exception as exc:
             # Log the type and location, never the request body: it may carry passwords or keys.
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"], exc_info=exc)

@@ -20,7 +20,7 @@ class AuthenticatorCreate(BaseModel):
     method: str
     identity_id: str = Field(alias="identityId")
     cert_pem: str | None = Field(None, alias="certPem")
-    username: str | None = None
+    username: str | None = Field(None, max_length=255)
     password: str | None = None
     tags: dict[str, Any] | None = None
 

@@ -12,7 +12,7 @@ class EnrollmentCreate(BaseModel):
     method: Literal["ott", "ottca", "updb"]
     identity_id: str = Field(alias="identityId")
     expires_at: AwareDatetime = Field(alias="expiresAt")
-    username: str | None = None
+    username: str | None = Field(None, max_length=255)
     ca_id: str | None = Field(None, alias="caId")
 
 

@@ -25,8 +25,8 @@ class IdentityUpdate(BaseModel):
     role_attributes: list[str] | None = Field(None, alias="roleAttributes")
     tags: dict[str, Any] | None = None
     app_data: dict[str, Any] | None = Field(None, alias="appData")
-    external_id: str | None = Field(None, alias="externalId")
-    auth_policy_id: str | None = Field(None, alias="authPolicyId")
+    external_id: str | None = Field(None, alias="externalId", max_length=255)
+    auth_policy_id: str | None = Field(None, alias="authPolicyId", max_length=40)
     default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
 
 
@@ -42,8 +42,8 @@ class IdentityPatch(BaseModel):
     role_attributes: list[str] | None = Field(None, alias="roleAttributes")
     tags: dict[str, Any] | None = None
     app_data: dict[str, Any] | None = Field(None, alias="appData")
-    external_id: str | None = Field(None, alias="externalId")
-    auth_policy_id: str | None = Field(None, alias="authPolicyId")
+    external_id: str | None = Field(None, alias="externalId", max_length=255)
+    auth_policy_id: str | None = Field(None, alias="authPolicyId", max_length=40)
     default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
 
 

@@ -151,17 +151,17 @@ def reset_clock(db: DbSession, admin: AdminSession):
 
 class FaultCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    method: str = "*"
-    path: str = Field(description="glob over the request path, e.g. '*/authenticators/*/extend'")
-    identity_id: str | None = Field(None, alias="identityId")
+    method: str = Field("*", max_length=10)
+    path: str = Field(description="glob over the request path, e.g. '*/authenticators/*/extend'", max_length=255)
+    identity_id: str | None = Field(None, alias="identityId", max_length=40)
     status: int | None = Field(None, ge=400, le=599)
-    code: str | None = None
-    message: str | None = None
+    code: str | None = Field(None, max_length=64)
+    message: str | None = Field(None, max_length=255)
     delay_ms: int = Field(0, alias="delayMs", ge=0, le=600_000)
     drop_connection: bool = Field(False, alias="dropConnection")
     probability: float = Field(1.0, ge=0.0, le=1.0)
-    times: int | None = Field(None, ge=1, description="fire for the next N matching requests only")
-    seed: int = 0
+    times: int | None = Field(None, ge=1, le=2**31 - 1, description="fire for the next N matching requests only")
+    seed: int = Field(0, ge=-(2**63), le=2**63 - 1)
 
 
 def _fault_wire(rule: SimFaultRule) -> dict[str, Any]:
