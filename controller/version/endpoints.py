@@ -54,9 +54,14 @@ async def list_root(runtime: RuntimeDep):
     return ok(_version(runtime))
 
 
+class Pkcs7Response(Response):
+    media_type = "application/pkcs7-mime"
+
+
 @router.get(
     "/.well-known/est/cacerts", operation_id="listWellKnownCas",
     summary="The CA bundle as base64 certs-only PKCS#7 (application/pkcs7-mime)",
+    response_class=Pkcs7Response,
     responses={200: {"content": {"application/pkcs7-mime": {"schema": {"type": "string"}}}}},
 )
 async def list_well_known_cas(runtime: RuntimeDep):
