@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -63,3 +66,8 @@ def check_time(value: datetime) -> datetime:
         raise ValueError(f"time {value.isoformat()} is out of range: must be between "
                          f"{EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}")
     return value
+
+
+# A time a request may carry (clock, enrollment expiry): aware, and within EARLIEST_TIME..LATEST_TIME, so that
+# converting it to UTC, adding a lifetime or writing it into a certificate or JWT cannot overflow.
+Timestamp = Annotated[AwareDatetime, AfterValidator(check_time)]

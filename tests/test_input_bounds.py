@@ -214,3 +214,13 @@ def test_values_too_large_for_their_column_are_validation_errors(ctl, path, docu
     status, body = _post(ctl.admin, path, json.dumps(document))
     assert (status, body["error"]["code"]) == (400, "COULD_NOT_VALIDATE"), body
     assert ctl.admin.data("GET", "/sim/v1/faults") == []
+
+
+@pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-01:00", "9999-12-31T23:00:00Z"])
+def test_enrollment_expiry_beyond_what_can_be_dated_is_a_validation_error(ctl, expires_at):
+    identity_id, _ = ctl.create_identity("far-expiry")
+    status, body = _post(ctl.admin, f"{M}/enrollments", json.dumps(
+        {"method": "updb", "identityId": identity_id, "expiresAt": expires_at, "username": "far-expiry-user"}))
+    assert (status, body["error"]["code"], body["error"]["cause"]["field"]) == (400, "COULD_NOT_VALIDATE", "expiresAt"), body
+    authenticator_id = ctl.admin.data("GET", f"{M}/identities/{identity_id}/authenticators")
+    assert authenticator_id == []

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from pydantic import AwareDatetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from controller.api.contract import BaseEntity, EntityRef, Wire
+from controller.durations import Timestamp
 
 
 class ExtendRequest(BaseModel):
@@ -50,7 +51,7 @@ class RequestExtend(BaseModel):
 
 
 class ReEnroll(BaseModel):
-    expires_at: AwareDatetime = Field(alias="expiresAt")
+    expires_at: Timestamp = Field(alias="expiresAt")
 
 
 # --- answers (response models; see controller.api.contract) ---

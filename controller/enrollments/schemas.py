@@ -1,23 +1,24 @@
 from __future__ import annotations
 
-from pydantic import AwareDatetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from controller.api.contract import BaseEntity, EntityRef, Wire
+from controller.durations import Timestamp
 
 
 class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     method: Literal["ott", "ottca", "updb"]
     identity_id: str = Field(alias="identityId")
-    expires_at: AwareDatetime = Field(alias="expiresAt")
+    expires_at: Timestamp = Field(alias="expiresAt")
     username: str | None = Field(None, max_length=255)
     ca_id: str | None = Field(None, alias="caId")
 
 
 class EnrollmentRefresh(BaseModel):
-    expires_at: AwareDatetime = Field(alias="expiresAt")
+    expires_at: Timestamp = Field(alias="expiresAt")
 
 
 class OttEnrollRequest(BaseModel):

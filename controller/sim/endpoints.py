@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from controller.api.contract import Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
 from controller.api.envelope import created, empty, ok
 from controller.api.render import fmt_time
-from controller.durations import check_time, parse_duration
+from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.sessions.service import SessionContext
@@ -85,13 +85,8 @@ def _keep_alive(admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
 
 
 class ClockSet(BaseModel):
-    now: AwareDatetime | None = None
+    now: Timestamp | None = None
     frozen: bool | None = None
-
-    @field_validator("now")
-    @classmethod
-    def _in_range(cls, value: AwareDatetime | None) -> AwareDatetime | None:
-        return None if value is None else check_time(value)
 
 
 def _in_range(s: clock.ClockState, field: str) -> clock.ClockState:
