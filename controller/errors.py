@@ -79,3 +79,4 @@ CouldNotParseDerBlock = _error("CouldNotParseDerBlock", "COULD_NOT_PARSE_DER_BLO
 CertFailedValidation = _error("CertFailedValidation", "CERT_FAILED_VALIDATION", 400, "The client certificate failed validation against the enrollment's certificate authorities")
 EnrollmentCaNotValid = _error("EnrollmentCaNotValid", "ENROLLMENT_CA_NOT_VALID", 400, "The certificate authority of the enrollment is not valid for this enrollment")
 MissingCertClaim = _error("MissingCertClaim", "MISSING_CERT_CLAIM", 400, "The certificate does not hold the claim the CA's externalIdClaim names")
+RequestBodyTooLarge = _error("RequestBodyTooLarge", "REQUEST_BODY_TOO_LARGE", 413, "The request body is larger than the controller accepts")

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         16, ge=1, le=32, description="requests processed at once; more wait (must stay under the 40-thread pool)"
     )
 
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest request body accepted; larger ones get 413 before they are read"
+    )
+
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (operators' logs)")
     metrics: bool | None = Field(None, description="serve GET /metrics; default: on in lab mode, off otherwise")
@@ -76,6 +80,14 @@ class Settings(BaseSettings):
     def _known_key_type(cls, value: str) -> str:
         if value not in KEY_TYPES:
             raise ValueError(f"unsupported key type {value!r}; choose one of {', '.join(KEY_TYPES)}")
+        return value
+
+    @field_validator("identity_cert_lifetime", "router_cert_lifetime", "enrollment_lifetime", "session_timeout")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        # parse_duration already bounds the length (at most 100y); an issued certificate must not start expired.
+        if value.total_seconds() <= 0:
+            raise ValueError("must be a positive duration, e.g. 30s, 10m, 8d, 1y")
         return value
 
     @field_validator("address", "bind")

@@ -21,7 +21,7 @@ import pytest
 from conftest import LoggedIn, error_of, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
@@ -126,8 +126,6 @@ def _static_bad_csr(name: str) -> str:
     """Key generation (DSA especially) is slow: each of these inputs is built once per run."""
     return {
         "dsa-key": lambda: _csr_pem(dsa.generate_private_key(2048)),
-        "ed25519-key": lambda: _csr_pem(ed25519.Ed25519PrivateKey.generate(), None),
-        "rsa-1024": lambda: _csr_pem(rsa.generate_private_key(65537, 1024)),
         "ec-secp256k1": lambda: _csr_pem(ec.generate_private_key(ec.SECP256K1())),
         "corrupted-signature": _corrupted_signature_csr,
         "truncated-pem": lambda: make_csr()[0][:120],
@@ -140,7 +138,7 @@ BAD_CSRS: dict[str, Callable[[World], str]] = {
     "empty-string": lambda w: "",
     "certificate-not-csr": _certificate_instead_of_csr,
     **{name: (lambda w, name=name: _static_bad_csr(name)) for name in (
-        "truncated-pem", "second-pem-block-after-csr", "dsa-key", "ed25519-key", "rsa-1024", "ec-secp256k1", "corrupted-signature")},
+        "truncated-pem", "second-pem-block-after-csr", "dsa-key", "ec-secp256k1", "corrupted-signature")},
 }
 
 

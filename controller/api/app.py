@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from controller import __version__
+from controller.api.deps import known_path_ids
 from controller.api.envelope import install_exception_handlers
+from controller.api.guard import RequestGuardMiddleware
 from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RequestLimiter, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.cas import endpoints as cas
@@ -62,10 +64,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_exception_handlers(app)
     # Each domain router is included directly (not through an API-level router): every level of nesting
     # is one more round of route matching on every request.
+    guards = [Depends(known_path_ids)]
     for part in client_api():
-        app.include_router(part, prefix=CLIENT_PREFIX, tags=["client"])
+        app.include_router(part, prefix=CLIENT_PREFIX, tags=["client"], dependencies=guards)
     for part in management_api():
-        app.include_router(part, prefix=MANAGEMENT_PREFIX, tags=["management"])
+        app.include_router(part, prefix=MANAGEMENT_PREFIX, tags=["management"], dependencies=guards)
     # Middleware, innermost first (each add_middleware wraps the ones before it).
     # The in-flight limit sits inside fault injection, which takes a slot only for its own database decision:
     # a request sleeping in a delay fault holds no thread and no lock. See RequestLimiter for the deadlock
@@ -73,10 +76,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     limiter = RequestLimiter(runtime.settings.max_requests_in_flight)
     app.add_middleware(InFlightLimitMiddleware, limiter=limiter, exempt=("/events/wait",))
     if runtime.settings.sim_enabled:
-        app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
+        app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"], dependencies=guards)
         app.add_middleware(FaultInjectionMiddleware, runtime=runtime, limiter=limiter)
     _install_ops(app, runtime)
     app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/", *OPS_PATHS))
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
     return app
 

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Annotated
 
 from cryptography import x509
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from controller.api.listing import Page, page_from_query, with_roles
-from controller.errors import ApiError, Unauthorized
+from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page, page_from_query, with_roles
+from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
 from controller.settings import Settings
@@ -129,9 +129,30 @@ async def get_admin_session(context: Annotated[SessionContext, Depends(get_curre
     return require_admin(context)
 
 
-async def get_list_page(request: Request) -> Page:
-    page = page_from_query(dict(request.query_params))
-    return with_roles(page, request.query_params.getlist("roleFilter"), request.query_params.get("roleSemantic"))
+async def get_list_page(
+    limit: Annotated[int | None, Query(ge=0, le=MAX_QUERY_INTEGER, description=f"page size; 0 or absent means {DEFAULT_LIMIT}, at most {MAX_LIMIT} are returned")] = None,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_QUERY_INTEGER, description=f"entities to skip (capped at {MAX_OFFSET})")] = None,
+    filter: Annotated[str | None, Query(description='a ZitiQL filter, e.g. name contains "x" and tags.app != null')] = None,  # noqa: A002
+    sort: Annotated[str | None, Query(description="sort fields, e.g. name desc, id (a sort by in the filter wins)")] = None,
+    roleFilter: Annotated[list[str] | None, Query(description="roles the entity must match (#attribute, @id)")] = None,  # noqa: N803
+    roleSemantic: Annotated[str | None, Query(description="AllOf (default) or AnyOf")] = None,  # noqa: N803
+) -> Page:
+    """The list parameters, documented as the real API documents them. A bad limit or offset is 400
+    INVALID_PAGINATION (see controller.api.envelope); a bad filter or sort 400 INVALID_FILTER/INVALID_SORT_IDENTIFIER."""
+    values = (("limit", limit), ("offset", offset), ("filter", filter), ("sort", sort))
+    page = page_from_query({k: str(v) for k, v in values if v is not None})
+    return with_roles(page, roleFilter or [], roleSemantic)
+
+
+ID_MAX_LENGTH = 40  # every id column is varchar(40)
+
+
+async def known_path_ids(request: Request) -> None:
+    """Included with every router: an `id` no entity can have (longer than any stored id) is simply not
+    found, before a service looks it up or the journal tries to store it."""
+    value = request.path_params.get("id")
+    if value is not None and len(value) > ID_MAX_LENGTH:
+        raise NotFound.for_id(value[:ID_MAX_LENGTH] + "...")
 
 
 CurrentSession = Annotated[SessionContext, Depends(get_current_session)]

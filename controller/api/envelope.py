@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from controller.errors import ApiError, CouldNotValidate, MethodNotAllowed, NotFound, Unhandled
+from controller.errors import ApiError, CouldNotValidate, InvalidPagination, MethodNotAllowed, NotFound, Unhandled
 
 log = logging.getLogger("controller.api")
 
@@ -25,7 +26,11 @@ class JsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        text = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate echoed from input: \u-escape it instead of failing
+            return json.dumps(content, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -66,7 +71,24 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     if first.get("type") == "missing":
         reason = f"{field} is required"
         value = None
+    if tuple(first.get("loc", ())) in (("query", "limit"), ("query", "offset")):
+        return InvalidPagination(cause={"field": field, "reason": reason, "value": value})
     return CouldNotValidate(cause={"field": field, "reason": reason, "value": value})
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first route's)."""
+    table = getattr(app.state, "route_methods", None)
+    if table is None:
+        from fastapi import routing
+        from starlette.routing import compile_path
+
+        contexts = routing.iter_route_contexts(app.routes)
+        table = app.state.route_methods = [
+            (compile_path(c.path)[0], c.methods or set()) for c in contexts if getattr(c, "path", None)
+        ]
+    methods = {m for regex, route_methods in table if regex.match(path) for m in route_methods}
+    return sorted(methods)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
@@ -79,11 +101,13 @@ def install_exception_handlers(app: FastAPI) -> None:
         return error_response(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return error_response(NotFound())
         if exc.status_code == 405:
-            return error_response(MethodNotAllowed())
+            response = error_response(MethodNotAllowed())
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+            return response
         return error_response(ApiError(str(exc.detail), status=exc.status_code))
 
     app.add_middleware(UnhandledErrorMiddleware)
@@ -109,6 +133,13 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except DataError:
+            # A value the database refuses for its column (too long, out of range): the input's fault. The
+            # transaction is already rolled back. Schemas bound what they can; this keeps any gap a 400.
+            if started:
+                raise
+            error = CouldNotValidate(cause={"field": "(body)", "reason": "a value does not fit the database", "value": None})
+            await error_response(error)(scope, receive, send)
         except Exception as exc:
             # Log the type and location, never the request body: it may carry passwords or keys.
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], scope["path"], exc_info=exc)

@@ -22,8 +22,9 @@ from controller.zitiql import Query, ZitiQLError, ast, parse
 from controller.zitiql.compiler import Compiler
 from controller.zitiql.symbols import Scalar, Symbols, normalize
 
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 10, 500, 100_000
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 10, 500, 100_000  # a larger offset is capped, as the real controller does
 UNLIMITED = 2**63 - 1  # what the real controller reports as the limit of an unlimited page
+MAX_QUERY_INTEGER = 2**63 - 1  # a Go int64: larger values of limit/offset are refused, not capped
 
 
 def effective_limit(limit: int | None) -> int:
@@ -86,6 +87,8 @@ def page_from_query(params: dict[str, str]) -> Page:
             raise InvalidPagination(cause={"field": name, "reason": "must be an integer", "value": raw}) from None
         if value < 0:
             raise InvalidPagination(cause={"field": name, "reason": "must not be negative", "value": value})
+        if value > MAX_QUERY_INTEGER:
+            raise InvalidPagination(cause={"field": name, "reason": f"must be at most {MAX_QUERY_INTEGER}", "value": raw})
         return value
 
     limit = integer("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.authenticators import service
 from controller.authenticators.schemas import (
-    AuthenticatorCreate, AuthenticatorPatch, AuthenticatorPatchWithCurrent, AuthenticatorUpdate,
-    AuthenticatorUpdateWithCurrent, ExtendRequest, ExtendVerifyRequest, ReEnroll, RequestExtend,
+    AuthenticatorCreate, AuthenticatorDetail, AuthenticatorPatch, AuthenticatorPatchWithCurrent, AuthenticatorUpdate,
+    AuthenticatorUpdateWithCurrent, ExtendRequest, ExtendResult, ExtendVerifyRequest, ReEnroll, RequestExtend,
 )
 from controller.sim import journal
 
@@ -17,19 +18,19 @@ current = APIRouter()
 management = APIRouter()
 
 
-@current.get("/current-identity/authenticators", operation_id="listCurrentIdentityAuthenticators")
+@current.get("/current-identity/authenticators", operation_id="listCurrentIdentityAuthenticators", **answers(AuthenticatorDetail, many=True))
 def list_current_identity_authenticators(db: DbSession, context: CurrentSession, page: ListPage):
     rows, total = service.list_page(db, page, identity_id=context.identity.id)
     return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
 
 
-@current.get("/current-identity/authenticators/{id}", operation_id="detailCurrentIdentityAuthenticator")
+@current.get("/current-identity/authenticators/{id}", operation_id="detailCurrentIdentityAuthenticator", **answers(AuthenticatorDetail))
 def detail_current_identity_authenticator(id: str, db: DbSession, context: CurrentSession):
     authenticator = service.get_own(db, context.identity, id)
     return ok(service.to_wire(authenticator, context.identity.name))
 
 
-@current.put("/current-identity/authenticators/{id}", operation_id="updateCurrentIdentityAuthenticator")
+@current.put("/current-identity/authenticators/{id}", operation_id="updateCurrentIdentityAuthenticator", **answers(Empty, 409))
 def update_current_identity_authenticator(
     id: str, body: AuthenticatorUpdateWithCurrent, db: DbSession, now: Now, settings: SettingsDep, context: CurrentSession,
 ):
@@ -39,7 +40,7 @@ def update_current_identity_authenticator(
     return empty()
 
 
-@current.patch("/current-identity/authenticators/{id}", operation_id="patchCurrentIdentityAuthenticator")
+@current.patch("/current-identity/authenticators/{id}", operation_id="patchCurrentIdentityAuthenticator", **answers(Empty, 409))
 def patch_current_identity_authenticator(
     id: str, body: AuthenticatorPatchWithCurrent, db: DbSession, now: Now, settings: SettingsDep, context: CurrentSession,
 ):
@@ -50,7 +51,7 @@ def patch_current_identity_authenticator(
 
 
 @current.post(
-    "/current-identity/authenticators/{id}/extend", operation_id="extendCurrentIdentityAuthenticator",
+    "/current-identity/authenticators/{id}/extend", operation_id="extendCurrentIdentityAuthenticator", **answers(ExtendResult, 409),
     summary="Sign a CSR for a new certificate; it stays pending until extend-verify",
 )
 def extend_current_identity_authenticator(
@@ -63,7 +64,7 @@ def extend_current_identity_authenticator(
 
 
 @current.post(
-    "/current-identity/authenticators/{id}/extend-verify", operation_id="extendVerifyCurrentIdentityAuthenticator",
+    "/current-identity/authenticators/{id}/extend-verify", operation_id="extendVerifyCurrentIdentityAuthenticator", **answers(Empty, 409),
     summary="Confirm receipt of the extended certificate; it replaces the old one at once",
 )
 def extend_verify_current_identity_authenticator(
@@ -74,49 +75,49 @@ def extend_verify_current_identity_authenticator(
     return empty()
 
 
-@management.get("/authenticators", operation_id="listAuthenticators")
+@management.get("/authenticators", operation_id="listAuthenticators", **answers(AuthenticatorDetail, many=True))
 def list_authenticators(db: DbSession, _admin: AdminSession, page: ListPage):
     rows, total = service.list_page(db, page)
     return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
 
 
-@management.post("/authenticators", operation_id="createAuthenticator", status_code=201)
+@management.post("/authenticators", operation_id="createAuthenticator", **answers(Created, 409), status_code=201)
 def create_authenticator(body: AuthenticatorCreate, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
     authenticator = service.create(db, body, now=now, pki=runtime.pki, hash_cost=runtime.settings.effective_password_hash_cost)
     return created(authenticator.id, "authenticators")
 
 
-@management.get("/authenticators/{id}", operation_id="detailAuthenticator")
+@management.get("/authenticators/{id}", operation_id="detailAuthenticator", **answers(AuthenticatorDetail))
 def detail_authenticator(id: str, db: DbSession, _admin: AdminSession):
     return ok(service.to_wire_many(db, [service.get(db, id)])[0])
 
 
-@management.put("/authenticators/{id}", operation_id="updateAuthenticator")
+@management.put("/authenticators/{id}", operation_id="updateAuthenticator", **answers(Empty, 409))
 def update_authenticator(id: str, body: AuthenticatorUpdate, db: DbSession, now: Now, settings: SettingsDep, _admin: AdminSession):
     service.update(db, service.get(db, id), body, now=now, hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 
-@management.patch("/authenticators/{id}", operation_id="patchAuthenticator")
+@management.patch("/authenticators/{id}", operation_id="patchAuthenticator", **answers(Empty, 409))
 def patch_authenticator(id: str, body: AuthenticatorPatch, db: DbSession, now: Now, settings: SettingsDep, _admin: AdminSession):
     service.update(db, service.get(db, id), body, now=now, hash_cost=settings.effective_password_hash_cost)
     return empty()
 
 
-@management.delete("/authenticators/{id}", operation_id="deleteAuthenticator")
+@management.delete("/authenticators/{id}", operation_id="deleteAuthenticator", **answers(Empty, 409))
 def delete_authenticator(id: str, db: DbSession, _admin: AdminSession):
     service.delete(db, service.get(db, id))
     return empty()
 
 
-@management.post("/authenticators/{id}/request-extend", operation_id="requestExtendAuthenticator")
+@management.post("/authenticators/{id}/request-extend", operation_id="requestExtendAuthenticator", **answers(Empty, 409))
 def request_extend_authenticator(id: str, body: RequestExtend, db: DbSession, now: Now, runtime: RuntimeDep, _admin: AdminSession):
     with journal.failures_recorded(runtime.sessions, db, "request-extend", authenticator_id=id):
         service.request_extend(db, id, roll_keys=body.roll_keys, now=now)
     return empty()
 
 
-@management.post("/authenticators/{id}/re-enroll", operation_id="reEnrollAuthenticator", status_code=201)
+@management.post("/authenticators/{id}/re-enroll", operation_id="reEnrollAuthenticator", **answers(Created, 409), status_code=201)
 def re_enroll_authenticator(id: str, body: ReEnroll, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
     enrollment = service.re_enroll(db, id, expires_at=body.expires_at, now=now, settings=settings, pki=runtime.pki)
     return created(enrollment.id, "enrollments")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from pydantic import AwareDatetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from controller.api.contract import BaseEntity, EntityRef, Wire
+from controller.durations import Timestamp
 
 
 class ExtendRequest(BaseModel):
@@ -19,7 +21,7 @@ class AuthenticatorCreate(BaseModel):
     method: str
     identity_id: str = Field(alias="identityId")
     cert_pem: str | None = Field(None, alias="certPem")
-    username: str | None = None
+    username: str | None = Field(None, max_length=255)
     password: str | None = None
     tags: dict[str, Any] | None = None
 
@@ -49,4 +51,29 @@ class RequestExtend(BaseModel):
 
 
 class ReEnroll(BaseModel):
-    expires_at: AwareDatetime = Field(alias="expiresAt")
+    expires_at: Timestamp = Field(alias="expiresAt")
+
+
+# --- answers (response models; see controller.api.contract) ---
+
+class AuthenticatorDetail(BaseEntity):
+    """updb authenticators carry `username`; cert authenticators the certificate fields."""
+
+    method: str
+    identity_id: str
+    identity: EntityRef
+    username: str | None = None
+    cert_pem: str | None = None
+    fingerprint: str | None = None
+    is_issued_by_network: bool | None = None
+    is_extend_requested: bool | None = None
+    is_key_roll_requested: bool | None = None
+    extend_requested_at: str | None = None
+    last_auth_resolved_to_root: bool | None = None
+    last_extend_rolled_keys: bool | None = None
+
+
+class ExtendResult(Wire):
+    client_cert: str
+    ca: str
+

@@ -9,11 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
 from controller.enrollments import repository, service
-from controller.enrollments.schemas import EnrollmentCreate, EnrollmentRefresh, OttEnrollRequest, UpdbCredentials
+from controller.enrollments.schemas import (
+    EnrollmentCreate, EnrollmentDetail, EnrollmentRefresh, EnrollResult, OttEnrollRequest, OttEnrollResult, UpdbCredentials,
+    UpdbEnrollResult,
+)
 from controller.errors import CouldNotParseBody, CouldNotValidate, UnsupportedMedia
 from controller.sim import journal
 from controller.store.models import EdgeRouter, Enrollment, Identity
@@ -30,7 +34,7 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 @client.post(
-    "/enroll", operation_id="enroll",
+    "/enroll", operation_id="enroll", **answers(EnrollResult, 409, 415),
     summary="Enroll with a token: a raw PEM CSR body (text/plain, application/x-pem-file, application/pkcs10) or JSON",
     openapi_extra={"requestBody": {"content": {
         "text/plain": {"schema": {"type": "string"}},
@@ -63,14 +67,14 @@ def enroll(
     return ok(data)
 
 
-@client.post("/enroll/ott", operation_id="enrollOtt", summary="Enroll with a one-time token and a CSR")
+@client.post("/enroll/ott", operation_id="enrollOtt", **answers(OttEnrollResult, 409), summary="Enroll with a one-time token and a CSR")
 def enroll_ott(body: OttEnrollRequest, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep):
     with journal.failures_recorded(runtime.sessions, db, "enroll", detail={"method": "ott"}):
         chain = service.enroll_ott(db, body.token, body.client_csr, method="ott", now=now, settings=settings, pki=runtime.pki)
     return ok({"cert": chain})
 
 
-@client.post("/enroll/updb", operation_id="enrollUpdb", summary="Enroll a username and password")
+@client.post("/enroll/updb", operation_id="enrollUpdb", **answers(UpdbEnrollResult, 409), summary="Enroll a username and password")
 def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep):
     try:
         credentials = UpdbCredentials.model_validate_json(raw or b"{}")
@@ -83,7 +87,7 @@ def enroll_updb(token: str, raw: RawBody, db: DbSession, now: Now, runtime: Runt
     return ok({"username": username})
 
 
-@management.get("/enrollments", operation_id="listEnrollments")
+@management.get("/enrollments", operation_id="listEnrollments", **answers(EnrollmentDetail, many=True))
 def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
     rows, total = paginate(db, select(Enrollment), page, repository.FILTERABLE, Enrollment.created_at)
     names = {i.id: i for i in db.query(Identity).filter(Identity.id.in_({r.identity_id for r in rows if r.identity_id}))}
@@ -92,7 +96,7 @@ def list_enrollments(db: DbSession, _admin: AdminSession, page: ListPage):
                    limit=page.limit, offset=page.offset, total=total)
 
 
-@management.post("/enrollments", operation_id="createEnrollment", status_code=201)
+@management.post("/enrollments", operation_id="createEnrollment", **answers(Created, 409), status_code=201)
 def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
     identity = db.get(Identity, body.identity_id)
     if identity is None:
@@ -102,18 +106,18 @@ def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: 
     return created(enrollment.id, "enrollments")
 
 
-@management.get("/enrollments/{id}", operation_id="detailEnrollment")
+@management.get("/enrollments/{id}", operation_id="detailEnrollment", **answers(EnrollmentDetail))
 def detail_enrollment(id: str, db: DbSession, _admin: AdminSession):
     return ok(service.to_wire_any(db, service.get(db, id)))
 
 
-@management.delete("/enrollments/{id}", operation_id="deleteEnrollment")
+@management.delete("/enrollments/{id}", operation_id="deleteEnrollment", **answers(Empty))
 def delete_enrollment(id: str, db: DbSession, _admin: AdminSession):
     db.delete(service.get(db, id))
     return empty()
 
 
-@management.post("/enrollments/{id}/refresh", operation_id="refreshEnrollment", status_code=200)
+@management.post("/enrollments/{id}/refresh", operation_id="refreshEnrollment", **answers(Created, 409), status_code=200)
 def refresh_enrollment(id: str, body: EnrollmentRefresh, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, _admin: AdminSession):
     enrollment = service.refresh(db, service.get(db, id), now=now, expires_at=body.expires_at, settings=settings, pki=runtime.pki)
     return created(enrollment.id, "enrollments", status=200)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.contract import BaseEntity, EntityRef
+
 IdentityType = Literal["User", "Device", "Service", "Router", "Default"]
 
 
@@ -24,8 +26,8 @@ class IdentityUpdate(BaseModel):
     role_attributes: list[str] | None = Field(None, alias="roleAttributes")
     tags: dict[str, Any] | None = None
     app_data: dict[str, Any] | None = Field(None, alias="appData")
-    external_id: str | None = Field(None, alias="externalId")
-    auth_policy_id: str | None = Field(None, alias="authPolicyId")
+    external_id: str | None = Field(None, alias="externalId", max_length=255)
+    auth_policy_id: str | None = Field(None, alias="authPolicyId", max_length=40)
     default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
 
 
@@ -41,6 +43,38 @@ class IdentityPatch(BaseModel):
     role_attributes: list[str] | None = Field(None, alias="roleAttributes")
     tags: dict[str, Any] | None = None
     app_data: dict[str, Any] | None = Field(None, alias="appData")
-    external_id: str | None = Field(None, alias="externalId")
-    auth_policy_id: str | None = Field(None, alias="authPolicyId")
+    external_id: str | None = Field(None, alias="externalId", max_length=255)
+    auth_policy_id: str | None = Field(None, alias="authPolicyId", max_length=40)
     default_hosting_cost: int | None = Field(None, alias="defaultHostingCost", ge=0, le=65535)
+
+
+# --- answers (response models; see controller.api.contract) ---
+
+class IdentityDetail(BaseEntity):
+    name: str
+    type: EntityRef
+    type_id: str
+    is_admin: bool
+    is_default_admin: bool
+    is_mfa_enabled: bool
+    disabled: bool
+    disabled_at: str | None
+    disabled_until: str | None
+    authenticators: dict[str, Any]
+    enrollment: dict[str, Any]
+    role_attributes: list[str] | None
+    app_data: dict[str, Any] | None
+    external_id: str | None
+    auth_policy_id: str
+    auth_policy: EntityRef
+    default_hosting_cost: int
+    default_hosting_precedence: str
+    service_hosting_costs: dict[str, Any]
+    service_hosting_precedences: dict[str, Any]
+    permissions: list[str]
+    has_api_session: bool
+    has_edge_router_connection: bool
+    edge_router_connection_status: str
+    sdk_info: dict[str, Any] | None
+    env_info: dict[str, Any] | None
+

@@ -125,12 +125,6 @@ def issue_client_cert(
     )
 
 
-def is_supported_public_key(key: object) -> bool:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1))
-    return isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
-
-
 def issue_router_server_cert(
     *, signer: Issuer, public_key: CertificatePublicKeyTypes, subject: x509.Name, sans: list[x509.GeneralName],
     now: datetime, lifetime: timedelta, compat_ec_key_encipherment: bool = False,

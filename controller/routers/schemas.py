@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.contract import BaseEntity, Wire
+
 
 class EdgeRouterUpdate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
@@ -33,3 +35,29 @@ class RouterExtendRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     cert_csr: str = Field(alias="certCsr", min_length=1)
     server_cert_csr: str = Field(alias="serverCertCsr", min_length=1)
+
+
+# --- answers (response models; see controller.api.contract) ---
+
+class EdgeRouterDetail(BaseEntity):
+    name: str
+    role_attributes: list[str] | None
+    app_data: dict[str, Any] | None
+    is_verified: bool
+    fingerprint: str | None
+    cert_pem: str | None
+    is_online: bool
+    is_tunneler_enabled: bool
+    disabled: bool
+    no_traversal: bool
+    cost: int
+    enrollment_jwt: str | None
+    enrollment_token: str | None
+    enrollment_created_at: str | None
+    enrollment_expires_at: str | None
+
+
+class RouterExtendResult(Wire):
+    cert: str
+    server_cert: str
+

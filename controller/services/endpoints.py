@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from controller.api.contract import BaseEntity, Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
@@ -33,6 +34,22 @@ class ServiceCreate(BaseModel):
     tags: dict[str, Any] | None = None
 
 
+class ServiceDetail(BaseEntity):
+    name: str
+    encryption_required: bool
+    role_attributes: list[str] | None
+    terminator_strategy: str
+    max_idle_time_millis: int
+    configs: list[str]
+    config: dict[str, Any]
+    posture_queries: list[Any]
+    permissions: list[str] | None = None  # client API only
+
+
+class ServiceUpdates(Wire):
+    last_change_at: str
+
+
 def _wire(row: Service, *, client_view: bool) -> dict[str, Any]:
     data = {
         **base_entity(row, "services"),
@@ -51,46 +68,46 @@ def _wire(row: Service, *, client_view: bool) -> dict[str, Any]:
     return data
 
 
-@client.get("/services", operation_id="listServices")
+@client.get("/services", operation_id="listServices", **answers(ServiceDetail, many=True))
 def list_services(db: DbSession, _session: CurrentSession, page: ListPage):
     rows, total = paginate(db, select(Service), page, FILTERABLE, Service.name)
     return listing([_wire(s, client_view=True) for s in rows], limit=page.limit, offset=page.offset, total=total)
 
 
-@client.get("/services/{id}", operation_id="detailService")
+@client.get("/services/{id}", operation_id="detailService", **answers(ServiceDetail))
 def detail_service(id: str, db: DbSession, _session: CurrentSession):
     return ok(_wire(service.get(db, id), client_view=True))
 
 
-@client.get("/current-api-session/service-updates", operation_id="listServiceUpdates")
+@client.get("/current-api-session/service-updates", operation_id="listServiceUpdates", **answers(ServiceUpdates))
 def list_service_updates(db: DbSession, session: CurrentSession):
     return ok({"lastChangeAt": fmt_time(service.last_change_at(db, session.identity))})
 
 
-@client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters")
+@client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters", **answers(dict[str, Any], many=True))
 def get_current_identity_edge_routers(_session: CurrentSession, page: ListPage):
     return listing([], limit=page.limit, offset=page.offset, total=0)
 
 
-@public.get("/external-jwt-signers", operation_id="listExternalJwtSigners")
+@public.get("/external-jwt-signers", operation_id="listExternalJwtSigners", **answers(dict[str, Any], many=True))
 async def list_external_jwt_signers(page: ListPage):
     return listing([], limit=page.limit, offset=page.offset, total=0)
 
 
-@management.get("/services", operation_id="listServices")
+@management.get("/services", operation_id="listServices", **answers(ServiceDetail, many=True))
 def list_management_services(db: DbSession, _admin: AdminSession, page: ListPage):
     rows, total = paginate(db, select(Service), page, FILTERABLE, Service.name)
     return listing([_wire(s, client_view=False) for s in rows], limit=page.limit, offset=page.offset, total=total)
 
 
-@management.post("/services", operation_id="createService", status_code=201)
+@management.post("/services", operation_id="createService", **answers(Created, 409), status_code=201)
 def create_service(body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
     created_service = service.create(db, name=body.name, encryption_required=body.encryption_required,
                                      role_attributes=body.role_attributes or [], tags=body.tags or {}, now=now)
     return created(created_service.id, "services")
 
 
-@management.delete("/services/{id}", operation_id="deleteService")
+@management.delete("/services/{id}", operation_id="deleteService", **answers(Empty, 409))
 def delete_service(id: str, db: DbSession, now: Now, _admin: AdminSession):
     service.delete(db, service.get(db, id), now=now)
     return empty()

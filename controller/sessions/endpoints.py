@@ -6,12 +6,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
+from controller.api.contract import Empty, answers
 from controller.api.deps import CurrentSession, DbSession, Now, PeerCerts, RuntimeDep, SettingsDep, client_ip
 from controller.api.envelope import empty, ok
 from controller.errors import InvalidAuthMethod
 from controller.pki.certs import fingerprint
 from controller.sessions import service
-from controller.sessions.schemas import AuthenticateRequest
+from controller.sessions.schemas import ApiSessionDetail, AuthenticateRequest
 from controller.sim import journal
 
 router = APIRouter()
@@ -19,7 +20,7 @@ router = APIRouter()
 EXTEND_REQUESTED_HEADER = "ziti-authenticator-extend-requested"
 
 
-@router.post("/authenticate", operation_id="authenticate", summary="Log in by password or client certificate")
+@router.post("/authenticate", operation_id="authenticate", **answers(ApiSessionDetail, 401), summary="Log in by password or client certificate")
 def authenticate(
     request: Request, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, peer: PeerCerts,
     method: Literal["password", "cert", "ext-jwt"], body: AuthenticateRequest | None = None,
@@ -52,12 +53,12 @@ def authenticate(
     return response
 
 
-@router.get("/current-api-session", operation_id="getCurrentAPISession", summary="The caller's API session")
+@router.get("/current-api-session", operation_id="getCurrentAPISession", **answers(ApiSessionDetail), summary="The caller's API session")
 def get_current_api_session(db: DbSession, context: CurrentSession):
     return ok(service.detail(db, context))
 
 
-@router.delete("/current-api-session", operation_id="deleteCurrentApiSession", summary="Log out")
+@router.delete("/current-api-session", operation_id="deleteCurrentApiSession", **answers(Empty), summary="Log out")
 def delete_current_api_session(db: DbSession, context: CurrentSession):
     service.logout(db, context)
     return empty()

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from controller.api.contract import Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
 from controller.api.envelope import created, empty, ok
 from controller.api.render import fmt_time
-from controller.durations import parse_duration
+from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.sessions.service import SessionContext
@@ -20,6 +21,57 @@ from controller.sim import clock, journal, policy, state
 from controller.store.models import SimFaultRule, SimSnapshot
 
 router = APIRouter()
+
+
+class ClockWire(Wire):
+    now: str
+    offset_seconds: float
+    frozen: bool
+
+
+class FaultWire(Wire):
+    id: str
+    method: str
+    path: str
+    identity_id: str | None
+    status: int | None
+    code: str | None
+    message: str | None
+    delay_ms: int
+    drop_connection: bool
+    probability: float
+    remaining: int | None
+    seed: int
+    matched: int
+    fired: int
+    created_at: str
+
+
+class EventWire(Wire):
+    seq: int
+    at: str
+    kind: str
+    outcome: str
+    identity_id: str | None
+    authenticator_id: str | None
+    old_fingerprint: str | None
+    new_fingerprint: str | None
+    error_code: str | None
+    detail: dict[str, Any] | None
+
+
+class SnapshotWire(Wire):
+    name: str
+    created_at: str
+
+
+class PolicyWire(Wire):
+    identity_cert_lifetime_seconds: float
+    router_cert_lifetime_seconds: float
+    enrollment_lifetime_seconds: float
+    session_timeout_seconds: float
+    allow_expired_certs: bool
+    overridden: list[str]
 
 
 def _clock_wire(s: clock.ClockState) -> dict[str, Any]:
@@ -33,8 +85,17 @@ def _keep_alive(admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
 
 
 class ClockSet(BaseModel):
-    now: AwareDatetime | None = None
+    now: Timestamp | None = None
     frozen: bool | None = None
+
+
+def _in_range(s: clock.ClockState, field: str) -> clock.ClockState:
+    """The clock must stay where certificates and sessions can still be dated (the request rolls back)."""
+    try:
+        check_time(s.now)
+    except ValueError as exc:
+        raise CouldNotValidate.for_field(field, str(exc)) from None
+    return s
 
 
 class ClockAdvance(BaseModel):
@@ -47,12 +108,12 @@ class ClockAdvance(BaseModel):
         return value
 
 
-@router.get("/clock", operation_id="simGetClock", summary="The simulated time")
+@router.get("/clock", operation_id="simGetClock", **answers(ClockWire), summary="The simulated time")
 def get_clock(db: DbSession, _admin: AdminSession):
     return ok(_clock_wire(clock.state(db)))
 
 
-@router.put("/clock", operation_id="simSetClock", summary="Set the time and/or freeze or unfreeze it")
+@router.put("/clock", operation_id="simSetClock", **answers(ClockWire), summary="Set the time and/or freeze or unfreeze it")
 def set_clock(body: ClockSet, db: DbSession, admin: AdminSession):
     if body.frozen is True:
         clock.freeze(db)
@@ -60,42 +121,42 @@ def set_clock(body: ClockSet, db: DbSession, admin: AdminSession):
         clock.set_time(db, body.now)
     if body.frozen is False:
         clock.unfreeze(db)
-    return ok(_clock_wire(_keep_alive(admin, clock.state(db))))
+    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.state(db), "now"))))
 
 
-@router.post("/clock/advance", operation_id="simAdvanceClock", summary="Move the time forward (or back, with a negative duration)")
+@router.post("/clock/advance", operation_id="simAdvanceClock", **answers(ClockWire), summary="Move the time forward (or back, with a negative duration)")
 def advance_clock(body: ClockAdvance, db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, clock.advance(db, parse_duration(body.by)))))
+    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.advance(db, parse_duration(body.by)), "by"))))
 
 
-@router.post("/clock/freeze", operation_id="simFreezeClock")
+@router.post("/clock/freeze", operation_id="simFreezeClock", **answers(ClockWire))
 def freeze_clock(db: DbSession, admin: AdminSession):
     return ok(_clock_wire(_keep_alive(admin, clock.freeze(db))))
 
 
-@router.post("/clock/unfreeze", operation_id="simUnfreezeClock")
+@router.post("/clock/unfreeze", operation_id="simUnfreezeClock", **answers(ClockWire))
 def unfreeze_clock(db: DbSession, admin: AdminSession):
     return ok(_clock_wire(_keep_alive(admin, clock.unfreeze(db))))
 
 
-@router.post("/clock/reset", operation_id="simResetClock", summary="Back to the wall clock, running")
+@router.post("/clock/reset", operation_id="simResetClock", **answers(ClockWire), summary="Back to the wall clock, running")
 def reset_clock(db: DbSession, admin: AdminSession):
     return ok(_clock_wire(_keep_alive(admin, clock.reset(db))))
 
 
 class FaultCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    method: str = "*"
-    path: str = Field(description="glob over the request path, e.g. '*/authenticators/*/extend'")
-    identity_id: str | None = Field(None, alias="identityId")
+    method: str = Field("*", max_length=10)
+    path: str = Field(description="glob over the request path, e.g. '*/authenticators/*/extend'", max_length=255)
+    identity_id: str | None = Field(None, alias="identityId", max_length=40)
     status: int | None = Field(None, ge=400, le=599)
-    code: str | None = None
-    message: str | None = None
+    code: str | None = Field(None, max_length=64)
+    message: str | None = Field(None, max_length=255)
     delay_ms: int = Field(0, alias="delayMs", ge=0, le=600_000)
     drop_connection: bool = Field(False, alias="dropConnection")
     probability: float = Field(1.0, ge=0.0, le=1.0)
-    times: int | None = Field(None, ge=1, description="fire for the next N matching requests only")
-    seed: int = 0
+    times: int | None = Field(None, ge=1, le=2**31 - 1, description="fire for the next N matching requests only")
+    seed: int = Field(0, ge=-(2**63), le=2**63 - 1)
 
 
 def _fault_wire(rule: SimFaultRule) -> dict[str, Any]:
@@ -107,13 +168,13 @@ def _fault_wire(rule: SimFaultRule) -> dict[str, Any]:
     }
 
 
-@router.get("/faults", operation_id="simListFaults")
+@router.get("/faults", operation_id="simListFaults", **answers(list[FaultWire]))
 def list_faults(db: DbSession, _admin: AdminSession):
     rules = db.scalars(select(SimFaultRule).order_by(SimFaultRule.created_at, SimFaultRule.id)).all()
     return ok([_fault_wire(r) for r in rules])
 
 
-@router.post("/faults", operation_id="simCreateFault", status_code=201)
+@router.post("/faults", operation_id="simCreateFault", **answers(Created), status_code=201)
 def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSession):
     if not (body.status or body.delay_ms or body.drop_connection):
         raise CouldNotValidate.for_field("status", "a fault needs a status, a delayMs or dropConnection")
@@ -126,7 +187,7 @@ def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSessio
     return created(rule.id, "faults")
 
 
-@router.get("/faults/{id}", operation_id="simDetailFault")
+@router.get("/faults/{id}", operation_id="simDetailFault", **answers(FaultWire))
 def detail_fault(id: str, db: DbSession, _admin: AdminSession):
     rule = db.get(SimFaultRule, id)
     if rule is None:
@@ -134,7 +195,7 @@ def detail_fault(id: str, db: DbSession, _admin: AdminSession):
     return ok(_fault_wire(rule))
 
 
-@router.delete("/faults/{id}", operation_id="simDeleteFault")
+@router.delete("/faults/{id}", operation_id="simDeleteFault", **answers(Empty))
 def delete_fault(id: str, db: DbSession, _admin: AdminSession):
     rule = db.get(SimFaultRule, id)
     if rule is None:
@@ -143,7 +204,7 @@ def delete_fault(id: str, db: DbSession, _admin: AdminSession):
     return empty()
 
 
-@router.delete("/faults", operation_id="simDeleteAllFaults")
+@router.delete("/faults", operation_id="simDeleteAllFaults", **answers(Empty))
 def delete_all_faults(db: DbSession, _admin: AdminSession):
     for rule in db.scalars(select(SimFaultRule)):
         db.delete(rule)
@@ -157,19 +218,19 @@ def _event_filters(
     kind: Annotated[str | None, Query()] = None,
     identity_id: Annotated[str | None, Query(alias="identityId")] = None,
     outcome: Annotated[str | None, Query()] = None,
-    after_seq: Annotated[int, Query(alias="afterSeq", ge=0)] = 0,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> EventFilters:
     return {"kind": kind, "identity_id": identity_id, "outcome": outcome, "after_seq": after_seq, "limit": limit}
 
 
-@router.get("/events", operation_id="simListEvents", summary="The event journal, oldest first")
+@router.get("/events", operation_id="simListEvents", **answers(list[EventWire]), summary="The event journal, oldest first")
 def list_events(db: DbSession, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)]):
     events = journal.query(db, **filters)
     return ok([journal.to_wire(e) for e in events])
 
 
-@router.get("/events/wait", operation_id="simWaitEvents",
+@router.get("/events/wait", operation_id="simWaitEvents", **answers(list[EventWire]),
             summary="Long-poll until an event matches (or the timeout passes: then the list is empty)")
 async def wait_events(
     runtime: RuntimeDep, db: DbSession, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)],
@@ -182,7 +243,7 @@ async def wait_events(
     return ok([journal.to_wire(e) for e in events])
 
 
-@router.post("/reset", operation_id="simReset", summary="Back to a clean network: same PKI and admin, clock on the wall time")
+@router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
 def reset(db: DbSession, admin: AdminSession):
     state.reset(db)
     _keep_alive(admin, clock.state(db))
@@ -193,26 +254,26 @@ class SnapshotCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
 
 
-@router.get("/snapshots", operation_id="simListSnapshots")
+@router.get("/snapshots", operation_id="simListSnapshots", **answers(list[SnapshotWire]))
 def list_snapshots(db: DbSession, _admin: AdminSession):
     rows = db.scalars(select(SimSnapshot).order_by(SimSnapshot.name)).all()
     return ok([{"name": r.name, "createdAt": fmt_time(r.created_at)} for r in rows])
 
 
-@router.post("/snapshots", operation_id="simCreateSnapshot", status_code=201)
+@router.post("/snapshots", operation_id="simCreateSnapshot", **answers(Created, 409), status_code=201)
 def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: AdminSession):
     state.snapshot(db, body.name, now=now)
     return created(body.name, "snapshots")
 
 
-@router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot")
+@router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot", **answers(Empty))
 def restore_snapshot(name: str, db: DbSession, admin: AdminSession):
     state.restore(db, name)
     _keep_alive(admin, clock.state(db))
     return empty()
 
 
-@router.delete("/snapshots/{name}", operation_id="simDeleteSnapshot")
+@router.delete("/snapshots/{name}", operation_id="simDeleteSnapshot", **answers(Empty))
 def delete_snapshot(name: str, db: DbSession, _admin: AdminSession):
     snap = db.get(SimSnapshot, name)
     if snap is None:
@@ -257,13 +318,13 @@ def _policy_wire(settings: Any, row: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/policy", operation_id="simGetPolicy", summary="Effective lifetimes and expired-certificate rule")
+@router.get("/policy", operation_id="simGetPolicy", **answers(PolicyWire), summary="Effective lifetimes and expired-certificate rule")
 def get_policy(db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
     row = clock.row(db)
     return ok(_policy_wire(policy.effective(runtime.settings, row), row))
 
 
-@router.put("/policy", operation_id="simSetPolicy",
+@router.put("/policy", operation_id="simSetPolicy", **answers(PolicyWire),
             summary="Override lifetimes (down to seconds) and the expired-certificate rule at run time; reset clears")
 def set_policy(body: PolicyUpdate, db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
     given = body.model_dump(exclude_unset=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from controller import __version__
+from controller.api.contract import Wire, answers
 from controller.api.deps import RuntimeDep
 from controller.api.envelope import ok
 
@@ -33,19 +36,33 @@ def _version(runtime: RuntimeDep) -> dict:
     }
 
 
-@router.get("/version", operation_id="listVersion", summary="Version, API paths and capabilities")
+class VersionInfo(Wire):
+    version: str
+    revision: str
+    build_date: str
+    runtime_version: str
+    capabilities: list[str]
+    api_versions: dict[str, dict[str, Any]]
+
+
+@router.get("/version", operation_id="listVersion", summary="Version, API paths and capabilities", **answers(VersionInfo))
 async def list_version(runtime: RuntimeDep):
     return ok(_version(runtime))
 
 
-@router.get("/", operation_id="listRoot", summary="Same answer as /version")
+@router.get("/", operation_id="listRoot", summary="Same answer as /version", **answers(VersionInfo))
 async def list_root(runtime: RuntimeDep):
     return ok(_version(runtime))
+
+
+class Pkcs7Response(Response):
+    media_type = "application/pkcs7-mime"
 
 
 @router.get(
     "/.well-known/est/cacerts", operation_id="listWellKnownCas",
     summary="The CA bundle as base64 certs-only PKCS#7 (application/pkcs7-mime)",
+    response_class=Pkcs7Response,
     responses={200: {"content": {"application/pkcs7-mime": {"schema": {"type": "string"}}}}},
 )
 async def list_well_known_cas(runtime: RuntimeDep):
