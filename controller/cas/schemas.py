@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.contract import BaseEntity
+
 Location = Literal["COMMON_NAME", "SAN_URI", "SAN_EMAIL"]
 Matcher = Literal["ALL", "PREFIX", "SUFFIX", "SCHEME"]
 Parser = Literal["NONE", "SPLIT"]
@@ -80,3 +82,19 @@ class CaEnrollRequest(BaseModel):
 class OttCaEnrollRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     token: str
+
+
+class CaDetail(BaseEntity):
+    """The answer of GET /cas/{id} and the items of GET /cas (`caDetail`)."""
+
+    name: str
+    fingerprint: str
+    cert_pem: str
+    is_verified: bool
+    verification_token: str | None
+    is_auto_ca_enrollment_enabled: bool
+    is_ott_ca_enrollment_enabled: bool
+    is_auth_enabled: bool
+    identity_roles: list[str]
+    identity_name_format: str
+    external_id_claim: ExternalIdClaim | None
