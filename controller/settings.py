@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         16, ge=1, le=32, description="requests processed at once; more wait (must stay under the 40-thread pool)"
     )
 
+    ctrl_address: str = Field("127.0.0.1:6262", description="router control channel HOST:PORT (advertised and bound); 0 or off disables it")
+    ctrl_heartbeat_timeout: Duration = Field(
+        timedelta(seconds=30), description="close a control channel whose heartbeats go unanswered this long (after twice as long at connect)")
+
     log_level: str = "info"
 
     @field_validator("ca_key_type", "server_key_type")
@@ -74,6 +78,29 @@ class Settings(BaseSettings):
         if value is not None:
             split_host_port(value)
         return value
+
+    @field_validator("ctrl_address")
+    @classmethod
+    def _ctrl_host_port(cls, value: str) -> str:
+        if value not in ("0", "off", ""):
+            split_host_port(value)
+        return value
+
+    @property
+    def ctrl_enabled(self) -> bool:
+        return self.ctrl_address not in ("0", "off", "")
+
+    @property
+    def ctrl_host_port(self) -> tuple[str, int]:
+        return split_host_port(self.ctrl_address)
+
+    @property
+    def ctrl_url(self) -> str | None:
+        """The control channel as routers are told it (JWT `ctrls`), or None when disabled."""
+        if not self.ctrl_enabled:
+            return None
+        host, port = self.ctrl_host_port
+        return f"tls:{format_host(host)}:{port}"
 
     @property
     def advertised_host(self) -> str:

@@ -15,7 +15,7 @@ def _settings(args: argparse.Namespace):
     from controller.settings import Settings
 
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "address", "bind", "database_url", "mode", "log_level"):
+    for name in ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the PKI, database and admin password live (default ./ziti-sim-data)")
     serve.add_argument("--address", help="advertised HOST:PORT, also bound unless --bind (default 127.0.0.1:1280)")
     serve.add_argument("--bind", help="HOST:PORT to bind when it differs from --address")
+    serve.add_argument("--ctrl-address", help="router control channel HOST:PORT (default 127.0.0.1:6262; 0 or off disables)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data directory)")
     serve.add_argument("--mode", choices=["mock", "fixture", "lab"], help="mock (default), fixture or lab")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--identity-id")
     _add_connection_options(events)
 
+    from controller.cli import router as router_cli
+
+    router_cli.add_commands(commands)
+
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
     openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
 
@@ -131,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sim(args)
         if args.command == "pki":
             return _pki(args)
+        if args.command == "router":
+            from controller.cli import router as router_cli
+
+            return router_cli.main(args)
         if args.command == "openapi":
             from controller.api import openapi
 

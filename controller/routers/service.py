@@ -23,7 +23,8 @@ from controller.routers import signing
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate
 from controller.settings import Settings
 from controller.sim import journal
-from controller.store.models import EdgeRouter, Enrollment
+from controller.sim.clock import wall_clock
+from controller.store.models import EdgeRouter, Enrollment, RouterConnection
 
 FILTERABLE = {"id": EdgeRouter.id, "name": EdgeRouter.name, "isVerified": EdgeRouter.is_verified,
               "fingerprint": EdgeRouter.fingerprint}
@@ -98,6 +99,7 @@ def re_enroll(db: Session, router_id: str, *, now: datetime, settings: Settings,
         db.flush()
     router.is_verified = False
     router.fingerprint = router.cert_pem = router.server_cert_pem = None
+    router.unverified_fingerprint = router.unverified_cert_pem = None
     router.updated_at = now
     enrollment = enrollments.create_for_router(db, router, now=now, settings=settings, pki=pki)
     journal.record(db, kind="router-re-enroll", at=now, old_fingerprint=old_fingerprint,
@@ -141,7 +143,15 @@ def extend(
 
 # --- wire ---------------------------------------------------------------------------------------------
 
-def _detail(router: EdgeRouter, enrollment: Enrollment | None) -> dict[str, Any]:
+def online_ids(db: Session, ids: list[str]) -> set[str]:
+    """Routers with a live control channel on any replica (a row kept alive by the replica holding it)."""
+    if not ids:
+        return set()
+    stmt = select(RouterConnection.router_id).where(RouterConnection.router_id.in_(ids), RouterConnection.alive_until > wall_clock())
+    return set(db.scalars(stmt))
+
+
+def _detail(router: EdgeRouter, enrollment: Enrollment | None, online: bool = False) -> dict[str, Any]:
     return {
         **base_entity(router, "edge-routers", **{
             "edge-router-policies": f"./edge-routers/{router.id}/edge-router-policies",
@@ -152,9 +162,9 @@ def _detail(router: EdgeRouter, enrollment: Enrollment | None) -> dict[str, Any]
         "isVerified": router.is_verified,
         "fingerprint": router.fingerprint,
         "certPem": router.cert_pem,
-        "unverifiedFingerprint": None,
-        "unverifiedCertPem": None,
-        "isOnline": False,  # no control channel is simulated
+        "unverifiedFingerprint": router.unverified_fingerprint,
+        "unverifiedCertPem": router.unverified_cert_pem,
+        "isOnline": online,
         "hostname": "",
         "supportedProtocols": {},
         "syncStatus": "SYNC_UNKNOWN",
@@ -176,7 +186,8 @@ def to_wire_many(db: Session, routers: list[EdgeRouter]) -> list[dict[str, Any]]
     ids = [r.id for r in routers]
     pending = {e.edge_router_id: e for e in db.scalars(
         select(Enrollment).where(Enrollment.edge_router_id.in_(ids), Enrollment.method == "erott"))} if ids else {}
-    return [_detail(r, pending.get(r.id)) for r in routers]
+    online = online_ids(db, ids)
+    return [_detail(r, pending.get(r.id), r.id in online) for r in routers]
 
 
 def to_wire(db: Session, router: EdgeRouter) -> dict[str, Any]:
