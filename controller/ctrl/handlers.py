@@ -61,11 +61,10 @@ class ChannelFault:
     drop_message: bool
 
 
-def _refuse(db: Session, now: datetime, hello: Hello, reason: str, presented: str | None) -> Refused:
+def _refuse(db: Session, now: datetime, hello: Hello, reason: str, presented: str | None) -> None:
     journal.record(db, kind="router-refused", at=now, outcome="failure", old_fingerprint=presented,
                    detail={"edgeRouterId": hello.router_id, "reason": reason, "remoteAddress": hello.remote_address,
                            "ctrlAddress": hello.ctrl_address})
-    return Refused(reason)
 
 
 def admit(sessions: Any, pki: Any, hello: Hello, *, alive_for: timedelta) -> Admitted:
@@ -74,28 +73,36 @@ def admit(sessions: Any, pki: Any, hello: Hello, *, alive_for: timedelta) -> Adm
     with sessions.begin() as db:
         now = clock.now(db)
         presented = fingerprint(hello.peer_certs[0]) if hello.peer_certs else None
+        refusal: Refused | None = None
         try:
             _check(db, now, hello, pki, presented)
         except Refused as refused:
-            raise _refuse(db, now, hello, str(refused), presented) from None
-        wall = wall_clock()
-        old = db.get(RouterConnection, hello.router_id)
-        replaced = None
-        if old is not None:
-            replaced = old.connection_id
-            db.delete(old)
-            db.flush()
-        db.add(RouterConnection(
-            router_id=hello.router_id, connection_id=hello.connection_id, replica_id=hello.replica_id,
-            ctrl_address=hello.ctrl_address, remote_address=hello.remote_address, fingerprint=presented,
-            version=hello.version or "", connected_at=now, alive_until=wall + alive_for,
-        ))
-        journal.record(db, kind="router-connect", at=now, old_fingerprint=presented,
-                       detail={"edgeRouterId": hello.router_id, "connectionId": hello.connection_id,
-                               "replicaId": hello.replica_id, "ctrlAddress": hello.ctrl_address,
-                               "remoteAddress": hello.remote_address, "version": hello.version,
-                               **({"replacedConnectionId": replaced} if replaced else {})})
-        return Admitted(presented, now, replaced)
+            _refuse(db, now, hello, str(refused), presented)  # committed with this transaction
+            refusal = refused
+        if refusal is None:
+            return _register(db, now, hello, presented, alive_for)
+    raise refusal
+
+
+def _register(db: Session, now: datetime, hello: Hello, presented: str | None, alive_for: timedelta) -> Admitted:
+    wall = wall_clock()
+    old = db.get(RouterConnection, hello.router_id)
+    replaced = None
+    if old is not None:
+        replaced = old.connection_id
+        db.delete(old)
+        db.flush()
+    db.add(RouterConnection(
+        router_id=hello.router_id, connection_id=hello.connection_id, replica_id=hello.replica_id,
+        ctrl_address=hello.ctrl_address, remote_address=hello.remote_address, fingerprint=presented,
+        version=hello.version or "", connected_at=now, alive_until=wall + alive_for,
+    ))
+    journal.record(db, kind="router-connect", at=now, old_fingerprint=presented,
+                   detail={"edgeRouterId": hello.router_id, "connectionId": hello.connection_id,
+                           "replicaId": hello.replica_id, "ctrlAddress": hello.ctrl_address,
+                           "remoteAddress": hello.remote_address, "version": hello.version,
+                           **({"replacedConnectionId": replaced} if replaced else {})})
+    return Admitted(presented, now, replaced)
 
 
 def _check(db: Session, now: datetime, hello: Hello, pki: Any, presented: str | None) -> None:
@@ -176,44 +183,47 @@ class ExtendFailed(Exception):
 def extend(sessions: Any, settings: Any, pki: Any, *, router_id: str, connection_fingerprint: str, body: bytes) -> messages.CertsResponse:
     """EnrollmentExtendRouterRequest: the router is the one whose live fingerprint is this connection's TLS
     leaf; both CSRs are signed, the client leaf becomes the pending (unverified) pair. Any failure raises
-    ExtendFailed (journaled; the caller sends nothing, as the real controller)."""
-    with sessions.begin() as db:
-        row = clock.row(db)
-        now = clock.now_of(row)
-        try:
-            try:
-                request = messages.ExtendRequest.decode(body)
-            except messages.DecodeError as error:
-                raise ExtendFailed(f"could not convert message as enroll extend: {error}") from None
-            router = db.scalars(select(EdgeRouter).where(EdgeRouter.fingerprint == connection_fingerprint).with_for_update()).one_or_none()
-            if router is None:
-                raise ExtendFailed("router not found by fingerprint")
-            if not request.client_cert_csr or not request.server_cert_csr:
-                raise ExtendFailed("request to extend edge router enrollment failed: a CSR is missing")
-            try:
-                certs = signing.sign(router.id, request.client_cert_csr, request.server_cert_csr, now=now,
-                                     settings=policy.effective(settings, row), pki=pki)
-            except ApiError as error:
-                cause = (error.cause or {}).get("code") if isinstance(error.cause, dict) else None
-                raise ExtendFailed(f"request to extend edge router enrollment failed: {error.code}"
-                                   + (f" ({cause})" if cause else "") + f": {error.message}") from None
-            new_fp = fingerprint(certs.client)
-            if request.require_verification:
-                router.unverified_fingerprint, router.unverified_cert_pem = new_fp, cert_pem(certs.client)
-            else:  # a legacy router: the swap happens at once
-                router.fingerprint, router.cert_pem = new_fp, cert_pem(certs.client)
-                router.unverified_fingerprint = router.unverified_cert_pem = None
-            server_chain = certs_pem(pki.chain_minus_root(certs.server))
-            router.server_cert_pem, router.updated_at = server_chain, now
-            journal.record(db, kind="router-extend", at=now, old_fingerprint=connection_fingerprint, new_fingerprint=new_fp,
-                           detail={"edgeRouterId": router.id, "path": "ctrl", "requireVerification": request.require_verification})
-            return messages.CertsResponse(certs_pem(pki.chain_minus_root(certs.client)), server_chain)
-        except ExtendFailed as failed:
-            db.rollback()
-            journal.record(db, kind="router-extend", at=now, outcome="failure", old_fingerprint=connection_fingerprint,
+    ExtendFailed, journaled in a transaction of its own (the caller sends nothing, as the real controller)."""
+    try:
+        with sessions.begin() as db:
+            return _extend(db, settings, pki, connection_fingerprint, body)
+    except ExtendFailed as failed:
+        with sessions.begin() as db:
+            journal.record(db, kind="router-extend", at=clock.now(db), outcome="failure", old_fingerprint=connection_fingerprint,
                            error_code="EXTEND_FAILED", detail={"edgeRouterId": router_id, "path": "ctrl", "message": str(failed)})
-            db.commit()
-            raise
+        raise
+
+
+def _extend(db: Session, settings: Any, pki: Any, connection_fingerprint: str, body: bytes) -> messages.CertsResponse:
+    row = clock.row(db)
+    now = clock.now_of(row)
+    try:
+        request = messages.ExtendRequest.decode(body)
+    except messages.DecodeError as error:
+        raise ExtendFailed(f"could not convert message as enroll extend: {error}") from None
+    router = db.scalars(select(EdgeRouter).where(EdgeRouter.fingerprint == connection_fingerprint).with_for_update()).one_or_none()
+    if router is None:
+        raise ExtendFailed("router not found by fingerprint")
+    if not request.client_cert_csr or not request.server_cert_csr:
+        raise ExtendFailed("request to extend edge router enrollment failed: a CSR is missing")
+    try:
+        certs = signing.sign(router.id, request.client_cert_csr, request.server_cert_csr, now=now,
+                             settings=policy.effective(settings, row), pki=pki)
+    except ApiError as error:
+        cause = error.cause.get("code") if isinstance(error.cause, dict) else None
+        raise ExtendFailed(f"request to extend edge router enrollment failed: {error.code}"
+                           + (f" ({cause})" if cause else "") + f": {error.message}") from None
+    new_fp = fingerprint(certs.client)
+    if request.require_verification:
+        router.unverified_fingerprint, router.unverified_cert_pem = new_fp, cert_pem(certs.client)
+    else:  # a legacy router: the swap happens at once
+        router.fingerprint, router.cert_pem = new_fp, cert_pem(certs.client)
+        router.unverified_fingerprint = router.unverified_cert_pem = None
+    server_chain = certs_pem(pki.chain_minus_root(certs.server))
+    router.server_cert_pem, router.updated_at = server_chain, now
+    journal.record(db, kind="router-extend", at=now, old_fingerprint=connection_fingerprint, new_fingerprint=new_fp,
+                   detail={"edgeRouterId": router.id, "path": "ctrl", "requireVerification": request.require_verification})
+    return messages.CertsResponse(certs_pem(pki.chain_minus_root(certs.client)), server_chain)
 
 
 # --- 20303 -> 20002 -----------------------------------------------------------------------------------

@@ -291,6 +291,12 @@ class RouterChannel(asyncio.Protocol):
 
     async def _dispatch(self, frame: Frame) -> None:
         if frame.content_type == framing.PING:
+            fault = await self._fault(framing.PING)
+            if fault is not None and fault.drop_connection:
+                self.close("fault: close at ping")
+                return
+            if fault is not None and fault.drop_message:
+                return
             self.send(framing.RESULT, {**_reply_copy(frame), framing.REPLY_FOR: framing.i32(frame.sequence),
                                        framing.RESULT_SUCCESS: b"\x01"}, b"ok")
         elif frame.content_type == framing.ENROLLMENT_EXTEND_REQUEST:
