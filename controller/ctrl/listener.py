@@ -265,6 +265,7 @@ class RouterChannel(asyncio.Protocol):
             self.close(str(refused), record=False)
             return False
         self.fingerprint = admitted.fingerprint
+        self.listener.sim_offset = (admitted.sim_now - wall_clock()).total_seconds()  # fresh for the result's header
         previous = self.listener.channels.get(self.router_id)
         if previous is not None and previous is not self:
             previous.close("replaced by a new connection", record=False)
