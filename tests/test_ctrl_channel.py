@@ -257,3 +257,41 @@ def test_a_channel_that_never_echoes_is_closed_after_the_grace_period(isolated_d
         ping = lively.send(1)
         assert lively.recv_type(2).headers[1] == struct.pack("<i", ping)
         lively.close()
+
+
+def test_enrollment_jwt_names_the_control_channel(ctl):
+    from controller.pki.jwt import decode_unverified
+
+    created = ctl.admin.data("POST", "/edge/management/v1/edge-routers", json_body={"name": "jwt-router"})
+    jwt = ctl.admin.data("GET", f"/edge/management/v1/edge-routers/{created['id']}")["enrollmentJwt"]
+    assert decode_unverified(jwt)[1]["ctrls"] == [ctl.ctrl_address]
+    assert ctl.ctrl_address.startswith("tls:127.0.0.1:")
+
+
+def test_serve_fixture_announces_the_control_channel(tmp_path):
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZITI_SIM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "controller", "serve", "--mode", "fixture"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        ctrl = ready["ctrlAddress"]
+        host, port = ctrl.removeprefix("tls:").rsplit(":", 1)
+        assert ctrl.startswith("tls:127.0.0.1:") and port != "6262"  # fixture mode: an ephemeral port
+        socket.create_connection((host, int(port)), timeout=5).close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    env["ZITI_SIM_CTRL_ADDRESS"] = "off"
+    proc = subprocess.Popen([sys.executable, "-m", "controller", "serve", "--mode", "fixture"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert json.loads(proc.stdout.readline())["ctrlAddress"] is None
+    finally:
+        proc.terminate()
+        proc.wait(20)
