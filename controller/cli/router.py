@@ -12,6 +12,12 @@ from pathlib import Path
 def add_commands(commands: argparse._SubParsersAction) -> None:
     router = commands.add_parser("router", help="a simulated edge router: enroll, then run its control channel")
     actions = router.add_subparsers(dest="action", required=True)
+    from controller.cli.main import _add_connection_options
+
+    create = actions.add_parser("create", help="create an edge router (admin) and write its enrollment JWT")
+    create.add_argument("name")
+    create.add_argument("--jwt-out", required=True, help="file to write the enrollment JWT to")
+    _add_connection_options(create)
     enroll = actions.add_parser("enroll", help="erott enrollment over REST, as `ziti router enroll` does")
     enroll.add_argument("--jwt", required=True, help="file holding the router's enrollment JWT")
     enroll.add_argument("--dir", required=True, help="directory for the router's certificates, keys and CA bundle (0600)")
@@ -19,10 +25,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="connect over the control channel and renew the certificates a week before expiry")
     run.add_argument("--dir", required=True, help="the directory `router enroll` wrote")
     run.add_argument("--extend", action="store_true", help="extend both certificates at once (as `ziti router run --extend`)")
-    run.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    run.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        from controller.cli.main import _admin
+
+        with _admin(args) as conn:
+            created = conn.data("POST", "/edge/management/v1/edge-routers", json_body={"name": args.name})
+            jwt = conn.data("GET", f"/edge/management/v1/edge-routers/{created['id']}")["enrollmentJwt"]
+        Path(args.jwt_out).write_text(jwt)
+        print(created["id"])
+        return 0
     if args.action == "enroll":
         from controller.client.enroll import EnrollmentError
         from controller.router_agent.enroll import enroll_router
