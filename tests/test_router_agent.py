@@ -159,10 +159,11 @@ def test_unwritable_files_stop_the_request_before_it_is_sent(ctl):
 
 
 def test_cli_enroll_and_run(ctl, tmp_path):
-    created = ctl.admin.data("POST", "/edge/management/v1/edge-routers", json_body={"name": "cli-router"})
     jwt = tmp_path / "router.jwt"
-    jwt.write_text(ctl.admin.data("GET", f"/edge/management/v1/edge-routers/{created['id']}")["enrollmentJwt"])
     cmd = [sys.executable, "-m", "controller", "router"]
+    out = subprocess.run([*cmd, "create", "cli-router", "--jwt-out", str(jwt), "--controller", ctl.url, "--ca", str(ctl.ca_bundle),
+                          "--password", ctl.admin_password], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
     out = subprocess.run([*cmd, "enroll", "--jwt", str(jwt), "--dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert stat.S_IMODE((tmp_path / "r" / "client.key.pem").stat().st_mode) == 0o600

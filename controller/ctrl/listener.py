@@ -71,8 +71,8 @@ class CtrlListener:
             self._server.close()
         for channel in list(self._all):
             channel.close("controller shutting down", abort=True)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:  # the workers and the disconnect records they leave behind
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
