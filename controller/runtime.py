@@ -10,7 +10,6 @@ import logging
 import os
 import secrets
 import shutil
-import ssl
 import uuid
 from dataclasses import dataclass, field
 from collections.abc import Callable
@@ -25,11 +24,10 @@ from controller.pki.keys import write_private_file
 from controller.settings import Mode, Settings
 from controller.sim.clock import wall_clock
 from controller.store.db import ensure_schema, make_engine, make_session_factory, sqlite_template
+from controller.tls import ClientCertMode, TlsServerConfig
 
 log = logging.getLogger("controller")
 
-# OpenSSL's X509_V_FLAG_NO_CHECK_TIME: expiry is judged by the controller's own clock and policy.
-X509_V_FLAG_NO_CHECK_TIME = 0x200000
 
 WELL_KNOWN_PASSWORDS = {"admin", "password", "changeme", "ziti", "secret", "admin123", "12345678"}
 
@@ -69,17 +67,17 @@ class Runtime:
             ensure_default_admin(db, settings.admin_username, password, hash_cost=settings.effective_password_hash_cost)
         return runtime
 
-    def server_ssl_context(self) -> ssl.SSLContext:
-        """Requests a client certificate but does not require one, and ignores certificate time at the
-        handshake; the trust store is the edge CA bundle, so the identity check happens in code."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    def tls_server_config(self, *, alpn: tuple[str, ...] = (), client_cert: ClientCertMode = "optional") -> TlsServerConfig:
+        """The server certificate (with its intermediates) for a listener. Client certificates are requested
+        (or required) but never judged at the handshake: not their issuer, not their time. The identity check
+        happens in code, as in the real controller."""
         directory = self.pki.directory
-        context.load_cert_chain(directory / "server.cert.pem", directory / "server.key.pem")
-        context.verify_mode = ssl.CERT_OPTIONAL
-        context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
-        context.load_verify_locations(cafile=str(self.pki.ca_bundle_path))
-        return context
+        return TlsServerConfig(
+            cert_chain_pem=(directory / "server.cert.pem").read_bytes(),
+            key_pem=(directory / "server.key.pem").read_bytes(),
+            alpn=alpn,
+            client_cert=client_cert,
+        )
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Register a clean-up for resources made outside the pool (e.g. the fault probe's connection)."""

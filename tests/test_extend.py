@@ -343,10 +343,8 @@ def test_extend_check(world: World, case: Case, prefix: str):
     assert_alice_unchanged(world, fingerprint=before)
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(  # ssl.SSLError or a reset, depending on timing
-    "§1.2 row 2: the real listener never verifies client certificates, so a CA certificate presented as the TLS "
-    "leaf reaches the handler, which answers 401. The simulator's stdlib TLS verifies the client certificate's "
-    "purpose at the handshake and drops the connection instead (see DESIGN 'Serving mTLS with uvicorn')."))
+# §1.2 row 2: the real listener never verifies client certificates, so a CA certificate presented as the TLS
+# leaf reaches the handler, which answers 401 (our TLS layer, controller.tls, lets it through too).
 def test_extend_with_a_ca_certificate_as_the_tls_leaf(world: World):
     conn = world.alice_token_on_a_ca_cert_tls()
     with pytest.raises(ControllerError) as excinfo:

@@ -1,20 +1,22 @@
-"""uvicorn does not hand the client certificate to the app. This protocol reads it once per connection and
-adds it to every request's scope under the ASGI TLS extension (`scope["extensions"]["tls"]`).
+"""uvicorn does not hand the client certificate to the app. This protocol reads it once per connection (from
+our TLS layer, `controller.tls`) and adds it to every request's scope under the ASGI TLS extension
+(`scope["extensions"]["tls"]`).
 
-`client_cert_chain` holds PEM strings, leaf first. Besides the standard keys we add the parsed certificates
-(`ziti.peer_certs`), whether that list is the whole chain the client sent (`ziti.chain_complete`: CPython
-< 3.13 exposes only the leaf), and `ziti.abort`, which the fault injector uses to drop the connection.
+`client_cert_chain` holds PEM strings, leaf first: the whole chain the client sent, unverified. Besides the
+standard keys we add the parsed certificates (`ziti.peer_certs`), `ziti.chain_complete` (always true: the
+list is the whole chain as sent, so a missing intermediate is the client's), and `ziti.abort`, which the
+fault injector uses to drop the connection.
 """
 
 from __future__ import annotations
 
-import socket
-import ssl
+import functools
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from controller.tls import TlsServerConfig, tls_protocol_factory
 
 try:  # httptools is faster when installed (uvicorn[standard]); h11 is always there.
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -22,29 +24,19 @@ except ImportError:  # pragma: no cover
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 
-def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
-    if ssl_object is None:
+def tls_extension(transport: Any) -> dict[str, Any] | None:
+    if transport.get_extra_info("sslcontext") is None:
         return None
-    chain_der: list[bytes] = []
-    complete = False
-    unverified = getattr(ssl_object, "get_unverified_chain", None)  # CPython >= 3.13
-    if unverified is not None:
-        chain_der = [c if isinstance(c, bytes) else c.public_bytes() for c in (unverified() or [])]
-        complete = True
-    else:
-        leaf = ssl_object.getpeercert(binary_form=True)
-        chain_der = [leaf] if leaf else []
-    certs = [x509.load_der_x509_certificate(der) for der in chain_der]
-    cipher = ssl_object.cipher()
+    certs = list(transport.get_extra_info("peer_certificates") or [])
     return {
         "server_cert": None,
         "client_cert_chain": [c.public_bytes(Encoding.PEM).decode() for c in certs],
         "client_cert_name": certs[0].subject.rfc4514_string() if certs else None,
         "client_cert_error": None,
-        "tls_version": ssl_object.version(),
-        "cipher_suite": cipher[0] if cipher else None,
+        "tls_version": transport.get_extra_info("tls_version"),
+        "cipher_suite": transport.get_extra_info("cipher"),
         "ziti.peer_certs": certs,
-        "ziti.chain_complete": complete,
+        "ziti.chain_complete": True,
     }
 
 
@@ -53,12 +45,7 @@ class _PeerCertMixin:
 
     def connection_made(self, transport: Any) -> None:  # noqa: D401 - asyncio protocol hook
         super().connection_made(transport)  # type: ignore[misc]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Headers and body leave as two TLS records; with Nagle on, the second waits for the client's
-            # delayed ACK (~40 ms per response).
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        tls = tls_extension(transport.get_extra_info("ssl_object"))
+        tls = tls_extension(transport)
         inner = self.app
 
         async def app_with_tls(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -83,3 +70,13 @@ if HttpToolsProtocol is not None:
     DEFAULT_PROTOCOL: type = PeerCertHttpToolsProtocol
 else:  # pragma: no cover
     DEFAULT_PROTOCOL = PeerCertH11Protocol
+
+
+def https_protocol(tls: TlsServerConfig, http_protocol: type = DEFAULT_PROTOCOL) -> Any:
+    """What uvicorn's `http=` takes: a callable uvicorn calls with its keyword arguments once per connection.
+    It returns our TLS protocol, which creates uvicorn's HTTP protocol after the handshake."""
+
+    def create(**uvicorn_kwargs: Any) -> Any:
+        return tls_protocol_factory(tls, functools.partial(http_protocol, **uvicorn_kwargs))()
+
+    return create

@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 
 from controller.runtime import Runtime
-from controller.server.protocol import DEFAULT_PROTOCOL
+from controller.server.protocol import https_protocol
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -27,8 +27,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
-        http=DEFAULT_PROTOCOL,
-        ssl_context_factory=lambda _config, _default: runtime.server_ssl_context(),
+        # TLS is ours (controller.tls), not uvicorn's: it lets every client certificate reach the app.
+        http=https_protocol(runtime.tls_server_config()),
         lifespan="off",
         log_level=runtime.settings.log_level,
         access_log=False,
