@@ -78,9 +78,24 @@ def test_hello_result_is_the_real_frame(ctl, router):
 
 def test_no_alpn_is_accepted_too(ctl, router):
     w = wire_for(ctl, router.files, alpn=None)
+    assert w.sock.selected_alpn_protocol() is None
     w.hello(router.id)
     assert w.recv().ct == 2
     w.close()
+
+
+def test_a_client_certificate_is_required(ctl, router):
+    import socket
+    import ssl
+
+    host, port = ctl.ctrl_address.removeprefix("tls:").rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(router.files.ca_path))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with context.wrap_socket(socket.create_connection((host, int(port)), timeout=5), server_hostname=host) as sock:
+            sock.sendall(b"\x03\x06\x09\x0c" + bytes(16))
+            assert sock.recv(1) == b""
+            raise ConnectionError("closed")
 
 
 def test_bad_magic_gets_the_unknown_version_answer_then_close(ctl, router):
@@ -108,10 +123,32 @@ def test_heartbeat_is_echoed_with_the_same_bytes_and_ping_answered(ctl, router):
     w.close()
 
 
-@pytest.mark.parametrize("case", ["unknown-id", "other-routers-cert", "disabled", "expired"])
-def test_refused_hellos_are_closed_without_a_byte(ctl, router, case):
+def _self_signed(tmp_path, router):
+    """A certificate of the router's own key, but issued by itself: untrusted."""
+    import datetime
+
+    from controller.router_agent.files import RouterFiles
+
+    key = serialization.load_pem_private_key(router.files.key_path.read_bytes(), None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, router.id)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    files = RouterFiles(tmp_path / "untrusted")
+    files.directory.mkdir()
+    files.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key_path.write_bytes(router.files.key_path.read_bytes())
+    files.ca_path.write_bytes(router.files.ca_path.read_bytes())
+    return files
+
+
+@pytest.mark.parametrize("case", ["unknown-id", "other-routers-cert", "disabled", "expired", "untrusted"])
+def test_refused_hellos_are_closed_without_a_byte(ctl, router, case, tmp_path):
     router_id, files = router.id, router.files
-    if case == "unknown-id":
+    if case == "untrusted":
+        files = _self_signed(tmp_path, router)
+    elif case == "unknown-id":
         router_id = "no-such-router"
     elif case == "other-routers-cert":
         files = ctl.make_router("other", run=False).files
@@ -125,7 +162,8 @@ def test_refused_hellos_are_closed_without_a_byte(ctl, router, case):
     [refused] = refusals(ctl, router_id)
     reason = refused["detail"]["reason"]
     expected = {"unknown-id": "unknown/unenrolled router", "other-routers-cert": "incorrect fingerprint",
-                "disabled": "router disabld", "expired": "leaf certificate not trusted"}[case]
+                "disabled": "router disabld", "expired": "leaf certificate not trusted",
+                "untrusted": "leaf certificate not trusted"}[case]
     assert expected in reason, reason
 
 

@@ -18,13 +18,16 @@ from datetime import timedelta
 from typing import Any
 
 from controller import __version__
-from controller.ctrl import framing, handlers, tls
+from controller.ctrl import framing, handlers
+from controller.tls import tls_protocol_factory
 from controller.ctrl.framing import Frame
 from controller.sim.clock import wall_clock
 
 log = logging.getLogger("controller.ctrl")
 
 HELLO_TIMEOUT = 5.0
+HANDSHAKE_TIMEOUT = 5.0
+ALPN = "ziti-ctrl"  # a client offering only other protocols fails the handshake; one offering none is accepted
 CAPABILITIES = b"\x0e"  # bits 1-3; bit 4 (router data model) off: no data model is simulated
 CONTROLLER_VERSION = f"v{__version__}|simulated|2026-11-30|linux|amd64"
 
@@ -60,8 +63,11 @@ class CtrlListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.refresh_clock()
-        self._server = await loop.create_server(lambda: RouterChannel(self), sock=self.sock, ssl=tls.server_context(self.runtime),
-                                                ssl_handshake_timeout=5.0)
+        # A client certificate is required but not judged at the handshake (Go's RequireAnyClientCert): its
+        # issuer, time and fingerprint are judged after the hello, and a refusal is a silent close.
+        config = self.runtime.tls_server_config(alpn=(ALPN,), client_cert="required")
+        factory = tls_protocol_factory(config, lambda: RouterChannel(self), handshake_timeout=HANDSHAKE_TIMEOUT)
+        self._server = await loop.create_server(factory, sock=self.sock)
         self._ticker = loop.create_task(self._tick())
 
     async def stop(self) -> None:
@@ -134,11 +140,7 @@ class RouterChannel(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.remote = f"{peer[0]}:{peer[1]}" if peer else ""
-        alpn = tls.alpn_protocol(transport)
-        if alpn not in (None, tls.ALPN):
-            transport.abort()
-            return
-        self.peer = tls.peer_certificates(transport)
+        self.peer = list(transport.get_extra_info("peer_certificates") or [])
         self.listener._all.add(self)
         self._worker = self.listener.spawn(self._run())
 
