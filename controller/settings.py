@@ -16,6 +16,14 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 
+# Lab-mode admin password rule: zxcvbn's estimate (dictionaries of common passwords, names and words,
+# repeats, sequences, keyboard patterns, l33t) must reach "safely unguessable" (score 3 of 4, about 10^8
+# guesses), with words of this project counted as known, and at least 12 characters.
+ADMIN_PASSWORD_MIN_LENGTH = 12
+ADMIN_PASSWORD_MIN_SCORE = 3
+_PROJECT_WORDS = ("admin", "administrator", "ziti", "openziti", "controller", "sim", "ziti-controller-sim",
+                  "admin-password", "lab", "staging")
+
 
 class Mode(str, enum.Enum):
     mock = "mock"  # local mock controller: sim API on, persistent data directory
@@ -132,6 +140,19 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'controller.db').resolve()}"
+
+
+def admin_password_weakness(password: str, username: str = "admin") -> str | None:
+    """Why `password` is too weak for a lab's admin (one phrase), or None when it is strong enough."""
+    if len(password) < ADMIN_PASSWORD_MIN_LENGTH:
+        return f"shorter than {ADMIN_PASSWORD_MIN_LENGTH} characters"
+    from zxcvbn import zxcvbn  # imported only when a lab is configured with a password
+
+    result = zxcvbn(password[:128], user_inputs=[username, *_PROJECT_WORDS])  # it is slow on very long input
+    if result["score"] >= ADMIN_PASSWORD_MIN_SCORE:
+        return None
+    warning = (result.get("feedback") or {}).get("warning") or "it is easy to guess"
+    return f"{warning.rstrip('.').lower()} (strength {result['score']} of 4, {ADMIN_PASSWORD_MIN_SCORE} needed)"
 
 
 def split_host_port(value: str) -> tuple[str, int]:

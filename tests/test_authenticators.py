@@ -299,7 +299,7 @@ def test_management_list_and_detail(ctl: ControllerHarness, alice: EnrolledIdent
     page, _ = ctl.admin.request("GET", f"{AUTHENTICATORS}?limit=2&offset=2")
     assert page["meta"]["pagination"] == {"limit": 2, "offset": 2, "totalCount": 3} and len(page["data"]) == 1
 
-    only_alice = ctl.admin.data("GET", f'{AUTHENTICATORS}?filter=identityId="{alice.id}"')
+    only_alice = ctl.admin.data("GET", f'{AUTHENTICATORS}?filter=identity="{alice.id}"')
     assert [r["id"] for r in only_alice] == [by_identity[alice.id]["id"]]
 
     detail = ctl.admin.data("GET", f"{AUTHENTICATORS}/{by_identity[alice.id]['id']}")

@@ -355,3 +355,15 @@ def test_the_ziti_router_fixture(ziti_router, ctl):
     assert [e["kind"] for e in router.events()] == ["router-enroll", "router-connect"]
     router.stop()
     assert wait_until(lambda: not router.detail()["isOnline"])
+
+
+def test_online_and_connected_filters_follow_the_channel(ctl, router):
+    def names(flt):
+        return [r["name"] for r in ctl.admin.data("GET", f"/edge/management/v1/edge-routers?filter={flt}")]
+
+    ctl.make_router("offline", run=False)
+    assert names("online") == [] and names("connected%20%3D%20false") == ["offline", "wire-router"]
+    w = connected(ctl, router)
+    assert names("online") == ["wire-router"] and names("connected") == ["wire-router"]
+    w.close()
+    assert wait_until(lambda: names("online") == [])

@@ -73,7 +73,7 @@ def test_deleting_an_identity_ends_its_sessions_and_authenticators(ctl, alice):
         with pytest.raises(ControllerError) as excinfo:
             conn.data("GET", "/edge/client/v1/current-identity")
         assert error_of(excinfo) == (401, "UNAUTHORIZED")
-    assert ctl.admin.data("GET", f"{API}/authenticators?filter=" + quote(f'identityId="{alice.id}"')) == []
+    assert ctl.admin.data("GET", f"{API}/authenticators?filter=" + quote(f'identity="{alice.id}"')) == []
 
 
 def test_the_default_admin_cannot_be_deleted(ctl):

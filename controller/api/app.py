@@ -10,6 +10,7 @@ from controller import __version__
 from controller.api.envelope import install_exception_handlers
 from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RequestLimiter, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
+from controller.cas import endpoints as cas
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
 from controller.routers import endpoints as routers
@@ -31,12 +32,12 @@ def _shared() -> list[APIRouter]:
 
 
 def client_api() -> list[APIRouter]:
-    return [*_shared(), enrollments.client, routers.client, services.client]
+    return [*_shared(), enrollments.client, routers.client, services.client, cas.client]
 
 
 def management_api() -> list[APIRouter]:
     return [*_shared(), identities.management, authenticators.management, enrollments.management, routers.management,
-            services.management]
+            services.management, cas.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -17,7 +17,7 @@ from cryptography import x509
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from controller.api.listing import Page, page_from_query
+from controller.api.listing import Page, page_from_query, with_roles
 from controller.errors import ApiError, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions.service import SessionContext, require_admin, resolve
@@ -129,7 +129,8 @@ async def get_admin_session(context: Annotated[SessionContext, Depends(get_curre
 
 
 async def get_list_page(request: Request) -> Page:
-    return page_from_query(dict(request.query_params))
+    page = page_from_query(dict(request.query_params))
+    return with_roles(page, request.query_params.getlist("roleFilter"), request.query_params.get("roleSemantic"))
 
 
 CurrentSession = Annotated[SessionContext, Depends(get_current_session)]

@@ -1,32 +1,78 @@
-"""List parameters as the real controller reads them: limit (default 10, capped at 500), offset, and a
-small subset of the ziti filter language: `field = "v"`, `field contains "v"`, `field startswith "v"`,
-`field = true|false`, joined with `and`; `true` matches everything."""
+"""List parameters and paging as the real controller does them (management-model.md 1.5-1.6).
+
+`filter` is ZitiQL (controller/zitiql). `limit`, `skip` and `sort by` written inside the filter win over the
+`limit`, `offset` and `sort` query parameters. The page is 10 by default and at most 500; `limit none` (or
+limit -1) means unlimited and is reported as 2^63-1; the offset is capped at 100000. Rows come in the
+caller's default order (or the `sort by` fields), always with `id` as the final tiebreak, and
+`totalCount` counts every match.
+
+`paginate(db, stmt, page, symbols, order_by)` takes the entity's filterable symbols: a mapping of public
+symbol name -> column, or a richer declaration from `controller.zitiql.symbols` (tags, sets, constants)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from controller.errors import InvalidFilter, InvalidPagination
+from controller.errors import CouldNotValidate, InvalidFilter, InvalidPagination, InvalidSortIdentifier
+from controller.zitiql import Query, ZitiQLError, ast, parse
+from controller.zitiql.compiler import Compiler
+from controller.zitiql.symbols import Scalar, Symbols, normalize
 
-DEFAULT_LIMIT, MAX_LIMIT = 10, 500
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 10, 500, 100_000
+UNLIMITED = 2**63 - 1  # what the real controller reports as the limit of an unlimited page
 
-_CLAUSE = re.compile(
-    r'\s*(?P<field>[A-Za-z][A-Za-z0-9_.]*)\s*(?P<op>=|!=|contains|startswith|icontains)\s*'
-    r'(?:"(?P<str>(?:[^"\\]|\\.)*)"|(?P<bool>true|false)|(?P<num>-?\d+))\s*',
-    re.IGNORECASE,
-)
+
+def effective_limit(limit: int | None) -> int:
+    if limit in (-1, UNLIMITED):
+        return UNLIMITED
+    if limit is None or limit <= 0:
+        return DEFAULT_LIMIT
+    return min(limit, MAX_LIMIT)
+
+
+def effective_offset(offset: int | None) -> int:
+    return min(max(offset or 0, 0), MAX_OFFSET)
+
+
+def _filter_error(exc: ZitiQLError, error: type = InvalidFilter) -> Exception:
+    return error(cause={"code": "UNHANDLED", "message": exc.message})
 
 
 @dataclass(frozen=True)
 class Page:
+    """The effective page: `limit` and `offset` already merged with the filter's own `limit`/`skip` and
+    bounded, `query` the parsed filter (its `sort` taken from the `sort` parameter when it has none)."""
+
     limit: int
     offset: int
     filter: str | None
+    sort: str | None = None
+    role_filter: tuple[str, ...] = ()
+    role_semantic: str | None = None
+    query: Query = field(init=False, repr=False, compare=False)
+    sort_from_parameter: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        try:
+            query = parse(self.filter) if self.filter and self.filter.strip() else Query()
+        except ZitiQLError as exc:
+            raise _filter_error(exc) from None
+        from_parameter = False
+        if not query.sort and self.sort:
+            try:
+                sort = parse(f"true sort by {self.sort}").sort
+            except ZitiQLError as exc:
+                raise _filter_error(exc, InvalidSortIdentifier) from None
+            query = Query(query.predicate, sort, query.skip, query.limit)
+            from_parameter = True
+        object.__setattr__(self, "query", query)
+        object.__setattr__(self, "sort_from_parameter", from_parameter)
+        object.__setattr__(self, "limit", effective_limit(query.limit if query.limit is not None else self.limit))
+        object.__setattr__(self, "offset", effective_offset(query.skip if query.skip is not None else self.offset))
 
 
 def page_from_query(params: dict[str, str]) -> Page:
@@ -43,40 +89,78 @@ def page_from_query(params: dict[str, str]) -> Page:
         return value
 
     limit = integer("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
-    return Page(limit=min(limit, MAX_LIMIT), offset=integer("offset", 0), filter=params.get("filter") or None)
+    return Page(limit=min(limit, MAX_LIMIT), offset=integer("offset", 0), filter=params.get("filter") or None,
+                sort=params.get("sort") or None)
 
 
-def filter_clause(text: str | None, columns: dict[str, Any]) -> ColumnElement[bool]:
-    if not text or text.strip().lower() == "true":
-        return true()
-    clauses: list[ColumnElement[bool]] = []
-    for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
-        match = _CLAUSE.fullmatch(part)
-        if match is None or match["field"] not in columns:
-            raise InvalidFilter(cause={"field": "filter", "reason": f"unsupported filter clause {part!r}; filterable fields: {', '.join(columns)}", "value": text})
-        column = columns[match["field"]]
-        value: Any = match["str"].replace('\\"', '"') if match["str"] is not None else (
-            match["bool"].lower() == "true" if match["bool"] else int(match["num"])
-        )
-        op = match["op"].lower()
-        if op == "=":
-            clauses.append(column == value)
-        elif op == "!=":
-            clauses.append(column != value)
-        elif op == "contains":
-            clauses.append(column.contains(str(value), autoescape=True))
-        elif op == "icontains":
-            clauses.append(func.lower(column).contains(str(value).lower(), autoescape=True))
-        else:
-            clauses.append(column.startswith(str(value), autoescape=True))
-    condition = clauses[0]
-    for clause in clauses[1:]:
-        condition = condition & clause
-    return condition
+def with_roles(page: Page, role_filter: list[str], role_semantic: str | None) -> Page:
+    """The page with `roleFilter` (repeated) and `roleSemantic`, which only the identity, service and
+    edge-router lists read (management-model.md 2.6)."""
+    if not role_filter and not role_semantic:
+        return page
+    return replace(page, role_filter=tuple(role_filter), role_semantic=role_semantic)
 
 
-def paginate(db: Session, stmt: Select, page: Page, columns: dict[str, Any], order_by: Any) -> tuple[list[Any], int]:
-    stmt = stmt.where(filter_clause(page.filter, columns))
-    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(db.scalars(stmt.order_by(order_by).limit(page.limit).offset(page.offset)))
+def filter_clause(page: Page, symbols: Symbols, dialect: str) -> ColumnElement[bool]:
+    try:
+        compiler = Compiler(symbols, dialect)
+        condition = compiler.predicate(page.query.predicate)
+        if page.role_filter and "roleAttributes" in symbols:
+            condition = and_(_role_clause(compiler, page, symbols), condition)
+        return condition
+    except ZitiQLError as exc:
+        raise _filter_error(exc) from None
+
+
+def _role_clause(compiler: Compiler, page: Page, symbols: Symbols) -> ColumnElement[bool]:
+    """Entities carrying the `#attr` entries (all of them with AllOf, the default; any with AnyOf), plus the
+    `@id` entries. `#all` means the attribute "all" here, not everything."""
+    semantic = (page.role_semantic or "AllOf").lower()
+    if semantic not in ("allof", "anyof"):
+        raise CouldNotValidate(cause={"field": "roleSemantic", "reason": "invalid semantic", "value": page.role_semantic})
+    bad = [role for role in page.role_filter if not role.startswith(("#", "@"))]
+    if bad:
+        raise CouldNotValidate(cause={"field": "roleFilter", "value": bad, "reason":
+                                      "role entries must prefixed with # (to indicate role attributes) or @ (to indicate a name or id)"})
+    attributes = [ast.Compare(ast.SetFunction("anyOf", "roleAttributes"), "=", role[1:])
+                  for role in page.role_filter if role.startswith("#")]
+    ids = [role[1:] for role in page.role_filter if role.startswith("@")]
+    matches: list[ColumnElement[bool]] = []
+    if attributes:
+        combined = [compiler.predicate(node) for node in attributes]
+        matches.append(and_(*combined) if semantic == "allof" else or_(*combined))
+    if ids:
+        matches.append(compiler.predicate(ast.InList(ast.Field("id"), tuple(ids))))
+    return or_(*matches)
+
+
+def order_clauses(page: Page, symbols: Symbols, dialect: str, default: Any) -> list[Any]:
+    try:
+        clauses = Compiler(symbols, dialect).order_by(page.query.sort)
+    except ZitiQLError as exc:
+        raise _filter_error(exc, InvalidSortIdentifier if page.sort_from_parameter else InvalidFilter) from None
+    if not page.query.sort:
+        clauses = list(default) if isinstance(default, (list, tuple)) else [default]
+    tiebreak = normalize("id", symbols["id"]) if "id" in symbols else None
+    if isinstance(tiebreak, Scalar) and not any(_same(c, tiebreak.expr) for c in clauses):
+        clauses.append(tiebreak.expr.asc())
+    return clauses
+
+
+def _same(clause: Any, column: Any) -> bool:
+    element = getattr(clause, "element", clause)
+    return element is column or getattr(element, "compare", lambda _: False)(getattr(column, "expression", column))
+
+
+def paginate(db: Session, stmt: Select, page: Page, columns: Symbols, order_by: Any) -> tuple[list[Any], int]:
+    """One page of `stmt` filtered by `page.query`, and the count of every match. The count query runs only
+    when the page itself cannot tell it (a full page, or an empty page past the first)."""
+    dialect = db.get_bind().dialect.name
+    filtered = stmt.where(filter_clause(page, columns, dialect))
+    limit = None if page.limit == UNLIMITED else page.limit
+    ordered = filtered.order_by(*order_clauses(page, columns, dialect, order_by))
+    rows = list(db.scalars(ordered.limit(limit).offset(page.offset)))
+    if (limit is None or len(rows) < limit) and (rows or page.offset == 0):
+        return rows, page.offset + len(rows)
+    total = db.scalar(select(func.count()).select_from(filtered.order_by(None).subquery())) or 0
     return rows, total

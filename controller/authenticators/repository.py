@@ -1,15 +1,22 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from controller.store.models import Authenticator
+from controller.zitiql.symbols import entity_symbols, scalar
 
-FILTERABLE = {
-    "id": Authenticator.id, "method": Authenticator.method, "identityId": Authenticator.identity_id,
-    "username": Authenticator.username, "fingerprint": Authenticator.fingerprint,
-    "isIssuedByNetwork": Authenticator.is_issued_by_network, "isExtendRequested": Authenticator.is_extend_requested,
-}
+# The real authenticator store's public symbols (management-model.md 1.8). `updbSalt` has no column of its
+# own here (the salt lives inside the password hash), so it reads as missing.
+FILTERABLE = entity_symbols(
+    Authenticator, method=Authenticator.method, identity=Authenticator.identity_id,
+    certFingerprint=Authenticator.fingerprint, certPem=Authenticator.cert_pem,
+    isIssuedByNetwork=Authenticator.is_issued_by_network, isExtendRequested=Authenticator.is_extend_requested,
+    isKeyRollRequested=Authenticator.is_key_roll_requested, extendRequestedAt=Authenticator.extend_requested_at,
+    publicKeyPrint=Authenticator.public_key_print, lastAuthResolvedToRoot=Authenticator.last_auth_resolved_to_root,
+    lastExtendRolledKeys=Authenticator.last_extend_rolled_keys, updbUsername=Authenticator.username,
+    updbPassword=Authenticator.password_hash, updbSalt=scalar(null(), "string", nullable=True, sortable=False),
+)
 
 
 def get(db: Session, authenticator_id: str, *, for_update: bool = False) -> Authenticator | None:

@@ -16,6 +16,7 @@ from controller.api.listing import Page, paginate
 from controller.api.render import base_entity, entity_ref, fmt_time
 from controller.authenticators import repository
 from controller.authenticators.schemas import AuthenticatorCreate, AuthenticatorPatch, AuthenticatorUpdate
+from controller.cas import repository as ca_repository, trust as ca_trust
 from controller.enrollments import service as enrollments
 from controller.errors import (
     CanNotUpdateAuthenticator, CertInUse, CouldNotParsePemBlock, CouldNotValidate, InvalidClientCert,
@@ -25,6 +26,7 @@ from controller.ids import new_id
 from controller.passwords import hash_password, verify_password
 from controller.pki.certs import cert_pem, certs_pem, fingerprint, is_ca, load_certs_pem, public_key_print
 from controller.pki.csr import parse_csr_pem
+from controller.pki.external import matching_ca
 from controller.pki.hierarchy import Pki
 from controller.pki.issuing import issue_client_cert
 from controller.pki.verify import ChainError, verify_client_chain, verify_client_chain_cached
@@ -103,7 +105,7 @@ def create(db: Session, body: AuthenticatorCreate, *, now: datetime, pki: Pki, h
             raise CouldNotValidate.for_field("username", "username is must be unique", body.username)
         authenticator.username, authenticator.password_hash = body.username, hash_password(body.password, cost=hash_cost)
     else:
-        leaf = _admin_supplied_cert(body.cert_pem, pki)
+        leaf, authenticator.ca_id = _admin_supplied_cert(db, body.cert_pem, pki, now=now)
         if repository.by_fingerprint(db, fingerprint(leaf)) is not None:
             raise CertInUse()
         authenticator.cert_pem, authenticator.fingerprint = cert_pem(leaf), fingerprint(leaf)
@@ -116,9 +118,10 @@ def create(db: Session, body: AuthenticatorCreate, *, now: datetime, pki: Pki, h
     return authenticator
 
 
-def _admin_supplied_cert(text: str | None, pki: Pki) -> x509.Certificate:
+def _admin_supplied_cert(db: Session, text: str | None, pki: Pki, *, now: datetime) -> tuple[x509.Certificate, str | None]:
     """Exactly one certificate, which must verify against the edge CAs as of its own NotBefore (so expired
-    certificates are accepted). Such an authenticator is never issued by the network: it cannot be extended."""
+    certificates are accepted), or against a verified third-party CA (then its id is returned too). Such an
+    authenticator is never issued by the network: it cannot be extended."""
     try:
         certs = load_certs_pem(text or "")
     except ValueError as exc:
@@ -128,9 +131,13 @@ def _admin_supplied_cert(text: str | None, pki: Pki) -> x509.Certificate:
     leaf = certs[0]
     try:
         verify_client_chain(leaf, [], pki.ca_certs, now=leaf.not_valid_before_utc)
+        return leaf, None
     except ChainError as exc:
-        raise CouldNotValidate.for_field("certPem", f"certificate does not verify against the network's CAs: {exc}") from None
-    return leaf
+        verified = [ca for ca in ca_repository.all_cas(db) if ca.is_verified]
+        found = matching_ca([leaf], [ca_trust.trusted(ca) for ca in verified], now=now, check_time=False)
+        if found is None:
+            raise CouldNotValidate.for_field("certPem", f"certificate does not verify against the network's CAs: {exc}") from None
+        return leaf, found[0].id
 
 
 def update(
@@ -171,12 +178,16 @@ def re_enroll(db: Session, authenticator_id: str, *, expires_at: datetime, now: 
         raise NotFound.for_id(authenticator_id)
     identity = db.get(Identity, authenticator.identity_id)
     assert identity is not None  # foreign key
-    method = "updb" if authenticator.method == "updb" else "ott"
+    ca_id = None
+    if authenticator.method == "cert":
+        # A certificate that chains to a registered third-party CA goes back to an ottca enrollment with that CA.
+        ca_id = authenticator.ca_id or getattr(ca_trust.ca_of_cert(db, authenticator.cert_pem, now=now), "id", None)
+    method = "updb" if authenticator.method == "updb" else "ottca" if ca_id else "ott"
     old_fingerprint = authenticator.fingerprint
     db.delete(authenticator)
     db.flush()
     enrollment = enrollments.create(db, identity, method, now=now, expires_at=expires_at, settings=settings, pki=pki,
-                                    username=authenticator.username if method == "updb" else None)
+                                    username=authenticator.username if method == "updb" else None, ca_id=ca_id)
     journal.record(db, kind="re-enroll", at=now, identity_id=identity.id, authenticator_id=authenticator_id,
                    old_fingerprint=old_fingerprint, detail={"enrollmentId": enrollment.id, "method": method})
     return enrollment

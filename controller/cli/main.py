@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
+from controller.cli import ca as ca_cli
 
 
 def _settings(args: argparse.Namespace):
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
+    ca_cli.register_pki(pki)
+    ca_cli.register(commands, _add_connection_options)
     return parser
 
 
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     from controller.client.errors import ControllerError
 
     try:
+        if getattr(args, "ca_handler", None):
+            return args.ca_handler(args, _admin)
         if args.command == "serve":
             from controller.cli.serve import serve
 

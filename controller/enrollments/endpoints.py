@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from controller.api.deps import AdminSession, DbSession, ListPage, Now, RuntimeDep, SettingsDep
+from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
 from controller.enrollments import repository, service
@@ -39,7 +39,7 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
     }}},
 )
 def enroll(
-    request: Request, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep,
+    request: Request, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, peer: PeerCerts,
     method: str | None = None, token: str | None = None,
 ):
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -56,10 +56,10 @@ def enroll(
         if accept and "application/json" not in accept and "*/*" not in accept:
             raise UnsupportedMedia()
         csr_pem = raw
-    kind = "router-enroll" if method == "erott" else "enroll"
+    kind = {"erott": "router-enroll", "ca": "ca-enroll", "ottca": "ottca-enroll"}.get(method or "", "enroll")
     with journal.failures_recorded(runtime.sessions, db, kind, detail={"method": method or ""}):
         data = service.redeem(db, method=method, token=token, body=body, csr_pem=csr_pem, now=now,
-                              settings=settings, pki=runtime.pki)
+                              settings=settings, pki=runtime.pki, peer_certs=peer.certs)
     return ok(data)
 
 
@@ -98,7 +98,7 @@ def create_enrollment(body: EnrollmentCreate, db: DbSession, now: Now, runtime: 
     if identity is None:
         raise CouldNotValidate.for_field("identityId", "no identity with this id", body.identity_id)
     enrollment = service.create(db, identity, body.method, now=now, expires_at=body.expires_at, settings=settings,
-                                pki=runtime.pki, username=body.username)
+                                pki=runtime.pki, username=body.username, ca_id=body.ca_id)
     return created(enrollment.id, "enrollments")
 
 

@@ -4,8 +4,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.store.models import Enrollment
+from controller.zitiql.symbols import entity_symbols
 
-FILTERABLE = {"id": Enrollment.id, "method": Enrollment.method, "identityId": Enrollment.identity_id, "token": Enrollment.token}
+# The real enrollment store's symbols: enrollments carry no tags.
+FILTERABLE = entity_symbols(
+    Enrollment, method=Enrollment.method, identity=Enrollment.identity_id, edgeRouter=Enrollment.edge_router_id,
+    token=Enrollment.token, expiresAt=Enrollment.expires_at, username=Enrollment.username,
+)
 
 
 def by_token_for_update(db: Session, token: str) -> Enrollment | None:

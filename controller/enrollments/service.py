@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from controller.api.render import base_entity, entity_ref, fmt_time
 from controller.enrollments import repository
 from controller.errors import (
-    CouldNotValidate, EnrollmentExists, EnrollmentExpired, EnrollmentIdentityAlreadyEnrolled, EnrollmentNoValidCas,
-    InvalidEnrollMethod, InvalidEnrollmentToken, MissingOrInvalidCsr, NotFound,
+    CertificateFailedValidation, CertInUse, CouldNotValidate, EnrollmentCaNotValid, EnrollmentExists, EnrollmentExpired,
+    EnrollmentIdentityAlreadyEnrolled, InvalidEnrollMethod, InvalidEnrollmentToken, MissingOrInvalidCsr, NotFound,
 )
 from controller.ids import new_id, new_token
 from controller.passwords import hash_password
@@ -27,7 +27,8 @@ from controller.pki.jwt import sign_jwt
 from controller.routers import signing as router_signing
 from controller.settings import Settings
 from controller.sim import journal
-from controller.store.models import Authenticator, EdgeRouter, Enrollment, Identity
+from controller.cas import trust as ca_trust
+from controller.store.models import Authenticator, Ca, EdgeRouter, Enrollment, Identity
 
 # The real controller turns an enrollment duration under 5 minutes into 180 minutes (a quirk).
 _FLOOR, _FLOOR_REPLACEMENT = timedelta(minutes=5), timedelta(minutes=180)
@@ -56,12 +57,12 @@ def _jwt(enrollment: Enrollment, *, settings: Settings, pki: Pki) -> str:
 
 def create(
     db: Session, identity: Identity, method: str, *, now: datetime, expires_at: datetime | None, settings: Settings,
-    pki: Pki, username: str | None = None,
+    pki: Pki, username: str | None = None, ca_id: str | None = None,
 ) -> Enrollment:
     if method not in IDENTITY_METHODS:
         raise CouldNotValidate.for_field("method", f"must be one of {', '.join(IDENTITY_METHODS)}", method)
-    if method == "ottca":
-        raise CouldNotValidate.for_field("caId", "no certificate authority with this id (third-party CAs are not simulated)")
+    if method == "ottca" and (not ca_id or db.get(Ca, ca_id) is None):
+        raise CouldNotValidate.for_field("caId", "no certificate authority with this id", ca_id)
     if method == "updb" and not username:
         raise CouldNotValidate.for_field("username", "username is required for updb enrollments")
     expires_at = expires_at or default_expiry(settings, now)
@@ -69,8 +70,9 @@ def create(
         raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
     if repository.for_identity_method(db, identity.id, method) is not None:
         raise EnrollmentExists()
-    return _persist(db, Enrollment(identity_id=identity.id, method=method, expires_at=expires_at, username=username),
-                    now=now, settings=settings, pki=pki)
+    enrollment = Enrollment(identity_id=identity.id, method=method, expires_at=expires_at, username=username,
+                            ca_id=ca_id if method == "ottca" else None)
+    return _persist(db, enrollment, now=now, settings=settings, pki=pki)
 
 
 def create_for_router(db: Session, router: EdgeRouter, *, now: datetime, settings: Settings, pki: Pki) -> Enrollment:
@@ -161,6 +163,38 @@ def enroll_updb(
     return username
 
 
+def enroll_ottca(
+    db: Session, token: str | None, peer_certs: list[x509.Certificate], *, method: str | None, now: datetime,
+) -> Authenticator:
+    """Redeem an ottca token with a third-party certificate presented in the TLS handshake (no CSR, nothing
+    issued): the enrollment's CA must allow ottca (ENROLLMENT_CA_NOT_VALID; its isVerified is not checked, as
+    the real one), the certificate must verify against it, time checked (CERTIFICATE_FAILED_VALIDATION), and
+    its fingerprint must be free (CERT_IN_USE). The authenticator stores the verified chain minus the CA."""
+    enrollment, identity = _redeemable(db, token, method, now=now)
+    if enrollment.method != "ottca":
+        raise InvalidEnrollMethod(cause={"field": "method", "reason": f"token is for method {enrollment.method}", "value": "ottca"})
+    ca = db.get(Ca, enrollment.ca_id) if enrollment.ca_id else None
+    if ca is None or not ca.is_ott_ca_enrollment_enabled:
+        raise EnrollmentCaNotValid()
+    found = ca_trust.enrollment_match(peer_certs, [ca], now=now) if peer_certs else None
+    if found is None:
+        raise CertificateFailedValidation.with_reason("the client certificate does not verify against the enrollment's CA")
+    chain = found[1]
+    leaf = chain[0]
+    fp = fingerprint(leaf)
+    if db.scalar(select(Authenticator.id).where(Authenticator.fingerprint == fp)) is not None:
+        raise CertInUse()
+    authenticator = Authenticator(
+        id=new_id(), identity_id=identity.id, method="cert", cert_pem=certs_pem(chain[:-1]), fingerprint=fp,
+        public_key_print=public_key_print(leaf), is_issued_by_network=False, ca_id=ca.id, created_at=now,
+        updated_at=now, tags={},
+    )
+    _replace_with_authenticator(db, enrollment, authenticator)
+    journal.record(db, kind="ottca-enroll", at=now, identity_id=identity.id, authenticator_id=authenticator.id,
+                   new_fingerprint=fp, detail={"method": "ottca", "caId": ca.id})
+    return authenticator
+
+
 def enroll_erott(
     db: Session, token: str | None, cert_csr: Any, server_cert_csr: Any, *, method: str | None, now: datetime,
     settings: Settings, pki: Pki,
@@ -219,8 +253,10 @@ def to_wire(enrollment: Enrollment, identity: Identity | None, router: EdgeRoute
         "identityId": enrollment.identity_id,
         "identity": entity_ref("identities", enrollment.identity_id, identity.name if identity else None) if enrollment.identity_id else None,
         "username": enrollment.username,
-        "caId": None,
+        "caId": enrollment.ca_id,
     }
+    if enrollment.ca_id:
+        data["ca"] = entity_ref("cas", enrollment.ca_id, None)
     if enrollment.edge_router_id:
         data["edgeRouterId"] = enrollment.edge_router_id
         data["edgeRouter"] = entity_ref("edge-routers", enrollment.edge_router_id, router.name if router else None)
@@ -235,18 +271,25 @@ def to_wire_any(db: Session, enrollment: Enrollment) -> dict[str, Any]:
 
 
 def to_identity_summary(enrollment: Enrollment) -> dict[str, Any]:
-    return {"id": enrollment.id, "token": enrollment.token, "jwt": enrollment.jwt, "expiresAt": fmt_time(enrollment.expires_at)}
+    summary = {"id": enrollment.id, "token": enrollment.token, "jwt": enrollment.jwt, "expiresAt": fmt_time(enrollment.expires_at)}
+    if enrollment.ca_id:
+        summary["caId"] = enrollment.ca_id
+        summary["ca"] = entity_ref("cas", enrollment.ca_id, None)
+    return summary
 
 
 def redeem(
     db: Session, *, method: str | None, token: str | None, body: dict[str, Any], csr_pem: bytes | None,
-    now: datetime, settings: Settings, pki: Pki,
+    now: datetime, settings: Settings, pki: Pki, peer_certs: list[x509.Certificate] | None = None,
 ) -> dict[str, Any]:
     """The generic POST /enroll: the method comes from the query or, when absent, from the token's
     enrollment. Returns the answer's `data`."""
     if method == "ca":
-        # Third-party CAs are not simulated, so none is ever valid for auto-enrollment.
-        raise EnrollmentNoValidCas()
+        from controller.cas import enrollment as ca_enrollment  # the CA package builds on this module
+
+        name = body.get("name") if isinstance(body.get("name"), str) else None
+        ca_enrollment.enroll(db, peer_certs or [], requested_name=name, now=now)
+        return {}
     if method not in (None, "", "ott", "updb", "ottca", "erott", "trott"):
         raise InvalidEnrollMethod(cause={"field": "method", "reason": "unknown enrollment method", "value": method})
     if not method:
@@ -268,6 +311,10 @@ def redeem(
     if method == "erott":
         return enroll_erott(db, token, body.get("certCsr"), body.get("serverCertCsr"), method="erott", now=now,
                             settings=settings, pki=pki)
-    # ottca, trott: the token must name an enrollment of that method, and none can exist here.
+    if method == "ottca":
+        # No certificate in the answer: the client keeps the one it presented (the C SDK would save a `cert`).
+        enroll_ottca(db, token, peer_certs or [], method="ottca", now=now)
+        return {}
+    # trott: the token must name an enrollment of that method, and none can exist here.
     _redeemable(db, token, method, now=now)
     raise InvalidEnrollMethod(cause={"field": "method", "reason": f"{method} enrollment is not simulated", "value": method})

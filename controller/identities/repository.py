@@ -4,8 +4,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.store.models import Authenticator, Enrollment, Identity
+from controller.zitiql.symbols import entity_symbols, set_of
 
-FILTERABLE = {"id": Identity.id, "name": Identity.name, "isAdmin": Identity.is_admin, "type": Identity.type_id, "externalId": Identity.external_id}
+# The real identity store's public symbols (management-model.md 1.8).
+FILTERABLE = entity_symbols(
+    Identity, name=Identity.name, externalId=Identity.external_id, type=Identity.type_id,
+    authPolicyId=Identity.auth_policy_id, isAdmin=Identity.is_admin, isDefaultAdmin=Identity.is_default_admin,
+    roleAttributes=set_of(Identity.role_attributes),
+)
 
 
 def get(db: Session, identity_id: str) -> Identity | None:

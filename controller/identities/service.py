@@ -77,7 +77,7 @@ def create(db: Session, body: IdentityCreate, *, now: datetime, settings: Settin
     requested = body.enrollment
     if requested is not None:
         if requested.ottca:
-            enrollments.create(db, identity, "ottca", now=now, expires_at=None, settings=settings, pki=pki)
+            enrollments.create(db, identity, "ottca", now=now, expires_at=None, settings=settings, pki=pki, ca_id=requested.ottca)
         if requested.ott:
             enrollments.create(db, identity, "ott", now=now, expires_at=None, settings=settings, pki=pki)
         if requested.updb:

@@ -16,17 +16,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from controller.pki.bundle import cacerts_body
 from controller.pki.certs import certs_pem, fingerprint, load_certs_pem
 from controller.pki.issuing import Issuer, issue_ca, issue_server_cert
-from controller.pki.keys import PrivateKey, generate_private_key, load_private_key_pem, private_key_pem, write_private_file
+from controller.atomic import PRIVATE, PUBLIC, write_atomic
+from controller.pki.keys import PrivateKey, generate_private_key, load_private_key_pem, private_key_pem
 
 CA_LIFETIME = timedelta(days=3650)
 SERVER_LIFETIME = timedelta(days=365)
 SERVER_RENEW_BEFORE = timedelta(days=30)
 ORG = "ziti-controller-sim"
+CA_NAMES = ("root-ca", "intermediate-ca", "edge-signer")
+
+
+class PkiDamaged(Exception):
+    """The CA files on disk are incomplete or inconsistent (e.g. a first start interrupted while writing
+    them). The message is one line: what is wrong and what to do."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +96,47 @@ class _Files:
     def __init__(self, directory: Path):
         self.directory = directory
 
+    def paths(self, name: str) -> tuple[Path, Path]:
+        return self.directory / f"{name}.cert.pem", self.directory / f"{name}.key.pem"
+
     def exists(self, name: str) -> bool:
-        return (self.directory / f"{name}.cert.pem").exists() and (self.directory / f"{name}.key.pem").exists()
+        return all(p.exists() for p in self.paths(name))
+
+    def any_exists(self, name: str) -> bool:
+        return any(p.exists() for p in self.paths(name))
 
     def load(self, name: str) -> tuple[list[x509.Certificate], PrivateKey]:
-        certs = load_certs_pem((self.directory / f"{name}.cert.pem").read_bytes())
-        return certs, load_private_key_pem((self.directory / f"{name}.key.pem").read_bytes())
+        """The certificates and the key, checked: both present, parseable, and the key is the leaf's."""
+        cert_path, key_path = self.paths(name)
+        for path in (cert_path, key_path):
+            if not path.exists():
+                raise PkiDamaged(f"{path.name} is missing")
+            if path.stat().st_size == 0:
+                raise PkiDamaged(f"{path.name} is empty")
+        try:
+            certs = load_certs_pem(cert_path.read_bytes())
+        except ValueError:
+            raise PkiDamaged(f"{cert_path.name} holds no readable certificate") from None
+        if not certs:
+            raise PkiDamaged(f"{cert_path.name} holds no certificate")
+        try:
+            key = load_private_key_pem(key_path.read_bytes())
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise PkiDamaged(f"{key_path.name} holds no readable private key") from None
+        if _public_der(key.public_key()) != _public_der(certs[0].public_key()):
+            raise PkiDamaged(f"{key_path.name} does not match {cert_path.name}")
+        return certs, key
 
     def save(self, name: str, certs: list[x509.Certificate], key: PrivateKey) -> None:
-        write_private_file(self.directory / f"{name}.key.pem", private_key_pem(key))
-        (self.directory / f"{name}.cert.pem").write_text(certs_pem(certs))
+        cert_path, key_path = self.paths(name)
+        write_atomic(key_path, private_key_pem(key), mode=PRIVATE)
+        write_atomic(cert_path, certs_pem(certs), mode=PUBLIC)
+
+
+def _public_der(public_key: object) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]
 
 
 def load_or_create(
@@ -122,10 +161,18 @@ def _load_or_create_locked(
     files = _Files(directory)
     not_before = now - timedelta(hours=1)
 
-    if files.exists("root-ca"):
-        (root_cert, *_), root_key = files.load("root-ca")
-        (inter_cert, *_), inter_key = files.load("intermediate-ca")
-        (signer_cert, *_), signer_key = files.load("edge-signer")
+    if any(files.any_exists(name) for name in CA_NAMES):
+        try:
+            (root_cert, *_), root_key = files.load("root-ca")
+            (inter_cert, *_), inter_key = files.load("intermediate-ca")
+            (signer_cert, *_), signer_key = files.load("edge-signer")
+            _check_chain(root_cert, inter_cert, signer_cert)
+        except PkiDamaged as damage:
+            raise PkiDamaged(
+                f"the PKI in {directory} is damaged ({damage}), perhaps by an interrupted first start: restore the "
+                f"directory from a backup, or delete it to create a new PKI (identities enrolled under the old one "
+                f"must then enroll again)"
+            ) from None
     else:
         domain = trust_domain or f"ziti-sim-{secrets.token_hex(4)}"
         root_key = generate_private_key(ca_key_type)
@@ -152,9 +199,12 @@ def _load_or_create_locked(
     hosts = ["localhost", "127.0.0.1", "::1", advertised_host]
 
     server_cert = server_key = None
-    if files.exists("server"):
-        (server_cert, *_), server_key = files.load("server")
-        if not _server_cert_usable(server_cert, intermediate, hosts, now, server_key_type, server_key):
+    if files.any_exists("server"):
+        try:
+            (server_cert, *_), server_key = files.load("server")
+        except PkiDamaged:  # derived from the CAs: an unreadable one is simply issued again
+            server_cert = server_key = None
+        if server_cert is not None and not _server_cert_usable(server_cert, intermediate, hosts, now, server_key_type, server_key):
             server_cert = None
     if server_cert is None:
         if server_key is None or _key_type_of(server_key) != server_key_type:
@@ -170,8 +220,17 @@ def _load_or_create_locked(
         server_cert=server_cert, server_key=server_key, trust_domain=domain, directory=directory,
     )
     if not pki.ca_bundle_path.exists() or pki.ca_bundle_path.read_text() != pki.ca_bundle_pem:
-        pki.ca_bundle_path.write_text(pki.ca_bundle_pem)
+        write_atomic(pki.ca_bundle_path, pki.ca_bundle_pem, mode=PUBLIC)
     return pki
+
+
+def _check_chain(root: x509.Certificate, intermediate: x509.Certificate, signer: x509.Certificate) -> None:
+    for child, parent, names in ((intermediate, root, "intermediate-ca.cert.pem was not issued by root-ca.cert.pem"),
+                                 (signer, intermediate, "edge-signer.cert.pem was not issued by intermediate-ca.cert.pem")):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, InvalidSignature):
+            raise PkiDamaged(names) from None
 
 
 def _key_type_of(key: PrivateKey) -> str:

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.api.listing import Page, paginate
 from controller.api.render import base_entity, fmt_time
+from controller.zitiql.symbols import entity_symbols, scalar, set_of
 from controller.enrollments import service as enrollments
 from controller.errors import CouldNotValidate, NotFound, Unauthorized
 from controller.ids import new_id
@@ -26,8 +27,15 @@ from controller.sim import journal
 from controller.sim.clock import wall_clock
 from controller.store.models import EdgeRouter, Enrollment, RouterConnection
 
-FILTERABLE = {"id": EdgeRouter.id, "name": EdgeRouter.name, "isVerified": EdgeRouter.is_verified,
-              "fingerprint": EdgeRouter.fingerprint}
+# The real edge-router store's public symbols (management-model.md 1.8). `connected` and `online` are true for a
+# router with a control-channel connection row (a row a dead replica left behind counts until it is replaced).
+_HAS_CHANNEL = scalar(exists().where(RouterConnection.router_id == EdgeRouter.id), "bool", nullable=False, sortable=False)
+FILTERABLE = entity_symbols(
+    EdgeRouter, name=EdgeRouter.name, fingerprint=EdgeRouter.fingerprint, cost=EdgeRouter.cost,
+    noTraversal=EdgeRouter.no_traversal, disabled=EdgeRouter.disabled, isVerified=EdgeRouter.is_verified,
+    isTunnelerEnabled=EdgeRouter.is_tunneler_enabled, connected=_HAS_CHANNEL, online=_HAS_CHANNEL,
+    roleAttributes=set_of(EdgeRouter.role_attributes),
+)
 _FIELDS = {"name": "name", "role_attributes": "role_attributes", "tags": "tags", "app_data": "app_data",
            "is_tunneler_enabled": "is_tunneler_enabled", "disabled": "disabled", "no_traversal": "no_traversal", "cost": "cost"}
 _DEFAULTS = {"role_attributes": [], "tags": {}, "app_data": {}, "is_tunneler_enabled": False, "disabled": False,

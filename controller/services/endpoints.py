@@ -14,13 +14,15 @@ from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
 from controller.api.render import base_entity, fmt_time
 from controller.services import service
+from controller.zitiql.symbols import entity_symbols, set_of
 from controller.store.models import Service
 
 client = APIRouter()
 management = APIRouter()
 public = APIRouter()
 
-FILTERABLE = {"id": Service.id, "name": Service.name}
+# The real service store's public symbols (management-model.md 1.8) that this model has columns for.
+FILTERABLE = entity_symbols(Service, name=Service.name, roleAttributes=set_of(Service.role_attributes))
 
 
 class ServiceCreate(BaseModel):

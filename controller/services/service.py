@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
+from controller.store.db import ensure_singleton
 from controller.store.models import Identity, NetworkState, Service
 
 
 def _mark_services_changed(db: Session, now: datetime) -> None:
-    state = db.get(NetworkState, 1, with_for_update=True)
-    if state is None:
-        db.add(NetworkState(id=1, services_changed_at=now))
-    else:
-        state.services_changed_at = now
+    # One statement each, so concurrent creations and deletions (any replica) neither collide on the
+    # row's insert after a reset nor write from a stale copy.
+    ensure_singleton(db, NetworkState)
+    db.execute(update(NetworkState).where(NetworkState.id == 1).values(services_changed_at=now)
+               .execution_options(synchronize_session="fetch"))
 
 
 def create(db: Session, *, name: str, encryption_required: bool, role_attributes: list[str], tags: dict[str, Any],

@@ -39,7 +39,7 @@ def authenticate(
             raise InvalidAuthMethod.with_reason("ext-jwt authentication is not simulated")
     context, authenticator = login.context, login.authenticator
     journal.record(db, kind="authenticate", at=now, identity_id=context.identity.id,
-                   authenticator_id=authenticator.id if authenticator else None,
+                   authenticator_id=authenticator.id if authenticator else context.session.authenticator_id,
                    old_fingerprint=authenticator.fingerprint if authenticator and method == "cert" else None,
                    detail={"method": method, "sessionId": context.session.id})
     response = ok(service.detail(db, context), headers={"zt-session": context.session.token})

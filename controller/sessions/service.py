@@ -7,13 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.api.render import entity_ref, fmt_time
+from controller.cas import trust as ca_trust
 from controller.errors import CouldNotValidate, InvalidAuth, Unauthorized
 from controller.ids import new_id, new_token
 from controller.passwords import verify_password
 from controller.pki.certs import fingerprint, public_key_print
+from controller.pki.external import extract_external_id
 from controller.pki.hierarchy import Pki
 from controller.pki.verify import ChainError, is_within_validity, verify_client_chain_cached
 from controller.sessions import repository
@@ -82,17 +85,35 @@ def authenticate_password(db: Session, body: dict[str, Any], client: ClientInfo,
     identity = db.get(Identity, authenticator.identity_id)
     if identity is None or identity.disabled:
         raise InvalidAuth()
-    return Login(_open(db, identity, authenticator, "password", client, now=now, timeout=timeout, extendable=False, improper=False), authenticator)
+    return Login(_open(db, identity, authenticator.id, "password", client, now=now, timeout=timeout, extendable=False, improper=False), authenticator)
+
+
+# The authenticator id of a session opened through a CA's externalIdClaim: the real controller's synthetic
+# authenticator, which cannot be read (so extending it is 404).
+EXTERNAL_ID_AUTHENTICATOR = "internal"
 
 
 def authenticate_cert(
     db: Session, peer_certs: list[x509.Certificate], chain_complete: bool, client: ClientInfo, *, pki: Pki,
     now: datetime, timeout: timedelta, allow_expired: bool,
 ) -> Login:
+    """The real pools in order: the edge roots with the client's intermediates, then every edge CA (the client
+    left out its intermediates: improper chain), then verified third-party CAs with auth enabled (read from the
+    database on each login). A third-party CA with an externalIdClaim maps by `externalId`, anything else by
+    the leaf's fingerprint. No pool, no mapping, a disabled identity or (by policy) an expired leaf: 401."""
     if not peer_certs:
         raise InvalidAuth.with_reason("no client certificate was presented")
     leaf, presented_intermediates = peer_certs[0], peer_certs[1:]
     improper = _verify_against_edge_pki(leaf, presented_intermediates, chain_complete, pki, now)
+    third_party = None
+    if improper is None:
+        third_party = ca_trust.auth_match(db, peer_certs, now=now)
+        if third_party is None:
+            raise InvalidAuth.with_reason("certificate did not verify against the network's CAs or a verified third-party CA")
+        improper = False
+    if third_party is not None and third_party.external_id_claim:
+        return _login_by_external_id(db, leaf, third_party.external_id_claim, client, now=now, timeout=timeout,
+                                     allow_expired=allow_expired)
     authenticator = repository.authenticator_by_fingerprint(db, fingerprint(leaf))
     if authenticator is None or authenticator.method != "cert":
         raise InvalidAuth.with_reason("failed to find authenticator by fingerprint")
@@ -105,16 +126,34 @@ def authenticate_cert(
     if not authenticator.public_key_print:
         authenticator.public_key_print = public_key_print(leaf)
     context = _open(
-        db, identity, authenticator, "cert", client, now=now, timeout=timeout,
+        db, identity, authenticator.id, "cert", client, now=now, timeout=timeout,
         extendable=authenticator.is_issued_by_network, improper=improper,
     )
     return Login(context, authenticator)
 
 
+def _login_by_external_id(
+    db: Session, leaf: x509.Certificate, claim: dict[str, Any], client: ClientInfo, *, now: datetime,
+    timeout: timedelta, allow_expired: bool,
+) -> Login:
+    external_id = extract_external_id(leaf, claim)
+    if external_id is None:
+        raise InvalidAuth.with_reason("the certificate does not hold the CA's externalIdClaim")
+    identity = db.scalars(select(Identity).where(Identity.external_id == external_id).limit(1)).first()
+    if identity is None or identity.disabled:
+        raise InvalidAuth.with_reason("failed to find an identity by externalId")
+    if not allow_expired and not is_within_validity(leaf, now):
+        raise InvalidAuth.with_reason("the client certificate is expired or not yet valid")
+    context = _open(db, identity, EXTERNAL_ID_AUTHENTICATOR, "cert", client, now=now, timeout=timeout,
+                    extendable=False, improper=False)
+    return Login(context, None)
+
+
 def _verify_against_edge_pki(
     leaf: x509.Certificate, intermediates: list[x509.Certificate], chain_complete: bool, pki: Pki, now: datetime
-) -> bool:
-    """Verify (time ignored) against the edge PKI; return whether the chain was improper.
+) -> bool | None:
+    """Verify (time ignored) against the edge PKI; return whether the chain was improper, None if it does
+    not verify at all.
 
     As the real controller: first with the self-signed roots only, using the intermediates the client sent;
     if only the full trust-anchor pool works, the client left out its intermediates (improper chain).
@@ -129,18 +168,18 @@ def _verify_against_edge_pki(
             pass
     try:
         verify_client_chain_cached(leaf, [], pki.ca_certs, now=now)
-    except ChainError as exc:
-        raise InvalidAuth.with_reason(f"certificate did not verify against the network's CAs: {exc}") from None
+    except ChainError:
+        return None
     return chain_complete
 
 
 def _open(
-    db: Session, identity: Identity, authenticator: Authenticator, method: str, client: ClientInfo, *,
+    db: Session, identity: Identity, authenticator_id: str, method: str, client: ClientInfo, *,
     now: datetime, timeout: timedelta, extendable: bool, improper: bool,
 ) -> SessionContext:
     config_types = client.body.get("configTypes") if isinstance(client.body.get("configTypes"), list) else []
     session = ApiSession(
-        id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator.id, auth_method=method,
+        id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator_id, auth_method=method,
         is_cert_extendable=extendable, improper_client_cert_chain=improper, ip_address=client.ip_address,
         config_types=[str(c) for c in config_types], last_activity_at=now, created_at=now, updated_at=now,
     )

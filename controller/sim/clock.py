@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from controller.store.db import ensure_singleton
 from controller.store.models import SimClock
 
 
@@ -27,15 +28,29 @@ class ClockState:
     frozen: bool
 
 
-def _row(db: Session, *, for_update: bool = False) -> SimClock:
-    stmt = select(SimClock).where(SimClock.id == 1)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = db.scalars(stmt).one_or_none()
-    if row is None:  # a database restored from elsewhere without the seed row
-        row = SimClock(id=1, offset_us=0)
-        db.add(row)
-        db.flush()
+def _row(db: Session) -> SimClock:
+    row = db.scalars(select(SimClock).where(SimClock.id == 1)).one_or_none()
+    return row if row is not None else lock(db)
+
+
+def lock(db: Session) -> SimClock:
+    """The sim row (clock and policy), locked for this transaction and re-read, for a read-modify-write.
+
+    Lock order: this shared row is taken before any row this transaction changed is written, so nothing
+    already dirty in the session (e.g. the API session's sliding expiry) is flushed first; that write
+    follows at commit. `populate_existing` replaces the copy read earlier in the transaction (the
+    request reads the row first thing) with the row as it stands once the lock is held: without it the
+    update would be computed from a stale value and another replica's change lost.
+    """
+    held = db.identity_map.get(db.identity_key(SimClock, 1))  # type: ignore[arg-type]
+    if held is not None and db.is_modified(held):
+        return held  # changed in this transaction, so locked by an earlier call: keep those changes
+    stmt = select(SimClock).where(SimClock.id == 1).with_for_update().execution_options(populate_existing=True)
+    with db.no_autoflush:
+        row = db.scalars(stmt).one_or_none()
+        if row is None:  # a database restored from elsewhere without the seed row
+            ensure_singleton(db, SimClock, offset_us=0)
+            row = db.scalars(stmt).one()
     return row
 
 
@@ -64,7 +79,7 @@ def state(db: Session) -> ClockState:
 
 
 def set_time(db: Session, when: datetime) -> ClockState:
-    row = _row(db, for_update=True)
+    row = lock(db)
     if row.frozen_at is not None:
         row.frozen_at = when
     else:
@@ -73,7 +88,7 @@ def set_time(db: Session, when: datetime) -> ClockState:
 
 
 def advance(db: Session, by: timedelta) -> ClockState:
-    row = _row(db, for_update=True)
+    row = lock(db)
     if row.frozen_at is not None:
         row.frozen_at = row.frozen_at + by
     else:
@@ -82,7 +97,7 @@ def advance(db: Session, by: timedelta) -> ClockState:
 
 
 def freeze(db: Session) -> ClockState:
-    row = _row(db, for_update=True)
+    row = lock(db)
     if row.frozen_at is None:
         row.frozen_at = wall_clock() + timedelta(microseconds=row.offset_us)
     return _state(row)
@@ -90,7 +105,7 @@ def freeze(db: Session) -> ClockState:
 
 def unfreeze(db: Session) -> ClockState:
     """Let time run again from where it stood: the offset becomes the frozen moment minus the wall clock."""
-    row = _row(db, for_update=True)
+    row = lock(db)
     if row.frozen_at is not None:
         row.offset_us = _micros(row.frozen_at - wall_clock())
         row.frozen_at = None
@@ -98,7 +113,7 @@ def unfreeze(db: Session) -> ClockState:
 
 
 def reset(db: Session) -> ClockState:
-    row = _row(db, for_update=True)
+    row = lock(db)
     row.offset_us, row.frozen_at = 0, None
     return _state(row)
 

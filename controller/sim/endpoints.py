@@ -272,9 +272,8 @@ def get_policy(db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
 @router.put("/policy", operation_id="simSetPolicy",
             summary="Override lifetimes (down to seconds) and the expired-certificate rule at run time; reset clears")
 def set_policy(body: PolicyUpdate, db: DbSession, runtime: RuntimeDep, _admin: AdminSession):
-    row = clock.row(db)
     given = body.model_dump(exclude_unset=True)
-    policy.set_overrides(row, **{
+    row = policy.update(db, **{
         name: (value if name == "allow_expired_certs" or value is None else parse_duration(value)) for name, value in given.items()
     })
     return ok(_policy_wire(policy.effective(runtime.settings, row), row))

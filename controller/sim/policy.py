@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from controller.settings import Settings
+from controller.sim import clock
 from controller.store.models import SimClock
 
 # setting name -> column on the sim_clock row
@@ -31,7 +34,16 @@ def effective(settings: Settings, row: SimClock) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+def update(db: Session, **values: Any) -> SimClock:
+    """Set overrides on the sim row, locked and re-read first (see `clock.lock`): concurrent updates of
+    different overrides, through any replica, all land."""
+    row = clock.lock(db)
+    set_overrides(row, **values)
+    return row
+
+
 def set_overrides(row: SimClock, **values: Any) -> None:
+    """On a row locked with `clock.lock`."""
     """`values` maps setting names to a timedelta/bool, or None to go back to the configured setting."""
     for name, value in values.items():
         if name in LIFETIMES:

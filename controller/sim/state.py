@@ -41,9 +41,10 @@ def _clear(db: Session, admin_id: str | None) -> None:
 
 
 def reset(db: Session) -> None:
+    row = clock.lock(db)  # the shared row first, before anything else is written (lock order)
     _clear(db, _admin_id(db))
     clock.reset(db)
-    policy.clear(clock.row(db))
+    policy.clear(row)
 
 
 def _row_to_json(row: Any) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def restore(db: Session, name: str) -> None:
     snap = db.get(SimSnapshot, name)
     if snap is None:
         raise NotFound(cause={"field": "name", "reason": "no snapshot with this name", "value": name})
+    clock.lock(db)  # the shared row first, before anything else is written (lock order)
     admin_id = _admin_id(db)
     _clear(db, admin_id)
     # The admin itself is replaced by the snapshot's copy (same id: the PKI and admin never change).

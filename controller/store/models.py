@@ -52,6 +52,28 @@ class Identity(Timestamps, Base):
     env_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Ca(Timestamps, Base):
+    """A third-party CA: its certificate, whether it is verified (proof of its key), and what it may do
+    (authenticate, auto-enroll, ott-ca enroll), with the rules for the identities it enrolls."""
+
+    __tablename__ = "cas"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # lower-case hex SHA-1 of the CA certificate's DER: the same CA cannot be registered twice
+    fingerprint: Mapped[str] = mapped_column(String(40), unique=True)
+    cert_pem: Mapped[str] = mapped_column(Text)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verification_token: Mapped[str] = mapped_column(String(64))
+    is_auth_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_auto_ca_enrollment_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_ott_ca_enrollment_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    identity_roles: Mapped[list[str]] = mapped_column(default=list)
+    identity_name_format: Mapped[str] = mapped_column(String(255), default="")
+    external_id_claim: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class Authenticator(Timestamps, Base):
     __tablename__ = "authenticators"
     __table_args__ = (UniqueConstraint("identity_id", "method", name="uq_authenticators_identity_method"),)
@@ -74,6 +96,8 @@ class Authenticator(Timestamps, Base):
     last_auth_resolved_to_root: Mapped[bool] = mapped_column(Boolean, default=False)
     last_extend_rolled_keys: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the third-party CA that enrolled this certificate (ottca, ca); deleting the CA deletes the authenticator
+    ca_id: Mapped[str | None] = mapped_column(ForeignKey("cas.id", ondelete="CASCADE"), index=True)
 
 
 class EdgeRouter(Timestamps, Base):
@@ -118,6 +142,7 @@ class Enrollment(Timestamps, Base):
     jwt: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]
     username: Mapped[str | None] = mapped_column(String(255))
+    ca_id: Mapped[str | None] = mapped_column(ForeignKey("cas.id", ondelete="CASCADE"), index=True)  # ottca
 
 
 class ApiSession(Timestamps, Base):
@@ -238,5 +263,5 @@ class RouterConnection(Base):
     alive_until: Mapped[datetime]  # wall clock
 
 
-STATE_TABLES = [Identity, Service, EdgeRouter, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState,
+STATE_TABLES = [Identity, Service, EdgeRouter, Ca, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState,
                 RouterConnection]

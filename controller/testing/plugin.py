@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from controller.testing.external_ca import ziti_external_ca  # noqa: F401 - registers the fixture
 from controller.testing.harness import ControllerHarness, EnrolledIdentity
 
 

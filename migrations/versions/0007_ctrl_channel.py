@@ -1,14 +1,14 @@
 """control channel: pending (unverified) router certificates, connected routers, channel fault rules
 
 Revision ID: 0007_ctrl_channel
-Revises: 0004
+Revises: 0006_third_party_cas
 Create Date: 2026-11-30
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0007_ctrl_channel"
-down_revision = "0004"
+down_revision = "0006_third_party_cas"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Third-party CAs: /cas (register, verify, JWT), their trust pool for login, and CA auto-enrollment."""
