@@ -218,7 +218,7 @@ class RouterAgent:
 
     async def _connect(self) -> _Channel:
         config = self.files.config()
-        _scheme, host, port = config["ctrl"].rsplit(":", 2) if config["ctrl"].count(":") >= 2 else ("tls", *config["ctrl"].split(":"))
+        host, _, port = config["ctrl"].removeprefix("tls:").rpartition(":")  # tls:HOST:PORT, HOST may be [v6]
         host = host.strip("[]")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cafile=str(self.files.ca_path))
