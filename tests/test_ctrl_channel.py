@@ -254,6 +254,8 @@ def test_faults_close_after_hello_drop_20301_and_delay(ctl, router):
     w = wire_for(ctl, router.files)
     w.hello(router.id)
     assert w.recv().ct == 2 and w.closed_without_data()
+    # Reconnect once the controller has registered the disconnect (else: the churn rule, within a minute).
+    assert wait_until(lambda: ctl.router_connections() == [])
     w = connected(ctl, router)
     ctl.faults.add_ctrl(20301, drop_message=True, times=1)
     w.send(20302, {}, extend_request(router))
