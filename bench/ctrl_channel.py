@@ -51,6 +51,17 @@ def _read(sock: ssl.SSLSocket) -> framing.Frame:
 
 
 def ctrl_extend(files: RouterFiles) -> None:
+    """One extension on a new connection. A hello refused because the controller has not yet registered the
+    previous connection's close (the one-minute churn rule) is retried after 20 ms."""
+    for _attempt in range(100):
+        try:
+            return _ctrl_extend_once(files)
+        except EOFError:
+            time.sleep(0.02)
+    raise RuntimeError("hello refused 100 times")
+
+
+def _ctrl_extend_once(files: RouterFiles) -> None:
     host, port = files.config()["ctrl"].removeprefix("tls:").rsplit(":", 1)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cafile=str(files.ca_path))
