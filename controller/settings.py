@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         timedelta(seconds=30), description="close a control channel whose heartbeats go unanswered this long (after twice as long at connect)")
 
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (operators' logs)")
+    metrics: bool | None = Field(None, description="serve GET /metrics; default: on in lab mode, off otherwise")
 
     @field_validator("ca_key_type", "server_key_type")
     @classmethod
@@ -137,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def sim_enabled(self) -> bool:
         return self.mode is not Mode.lab
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.mode is Mode.lab if self.metrics is None else self.metrics
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'controller.db').resolve()}"

@@ -4,6 +4,7 @@ modes, the lab password rule and the fixture's template cache key."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -309,7 +310,7 @@ def test_a_damaged_server_certificate_is_issued_again(tmp_path):
     (data_dir / "pki" / "server.key.pem").write_bytes(b"")
     runtime = Runtime.start(_settings(data_dir))
     try:
-        runtime.server_ssl_context()  # the files on disk are a matching pair again
+        runtime.tls_server_config().context()  # the files on disk are a matching pair again
     finally:
         runtime.close()
 
@@ -416,7 +417,8 @@ def test_sqlite_template_is_keyed_by_the_migrations_contents(tmp_path, monkeypat
     original = db.sqlite_template(cache)
     copy = tmp_path / "migrations"
     shutil.copytree(db._migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (script,) = copy.glob(f"versions/{db.SCHEMA_HEAD}_*.py")
+    (script,) = [path for path in copy.glob("versions/*.py")
+                 if re.search(rf"^revision\b.*[\"']{re.escape(db.SCHEMA_HEAD)}[\"']", path.read_text(), re.M)]
     script.write_text(script.read_text() + "\n# changed under the same revision id\n")
     monkeypatch.setattr(db, "_migrations_dir", lambda: copy)
     changed = db.sqlite_template(cache)

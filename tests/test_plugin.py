@@ -122,3 +122,48 @@ def test_plugin_on_postgresql(pytester: pytest.Pytester, monkeypatch: pytest.Mon
         result.assert_outcomes(passed=2)
     finally:
         database.close()
+
+
+def test_plugin_on_postgresql_with_xdist_isolates_the_workers(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, worker_id: str):
+    """Two workers on one PostgreSQL server: each gets a database of its own (created and dropped by the
+    plugin); sharing one, a worker's start reset the other's admin password (401 INVALID_AUTH in relogin)."""
+    pytest.importorskip("xdist")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    _clean_env(monkeypatch)
+    database = _postgres_database(f"{worker_id}_plugin_xdist")
+    url = next(database)
+    base = make_url(url).database
+    try:
+        tests = "\n".join(f"def test_{n}(ziti_controller, ziti_identity):\n    _work(ziti_controller, ziti_identity, {n})\n" for n in range(8))
+        pytester.makepyfile(test_pg_workers=f'''
+import os
+from pathlib import Path
+
+
+def _work(ziti_controller, ziti_identity, n):
+    ident = ziti_identity(name=f"w{{n}}")
+    with ident.connect() as conn:
+        assert conn.login_cert()["identity"]["name"] == f"w{{n}}"
+    ziti_controller.clock.advance("2h")  # past the admin session's timeout: the harness logs in again
+    names = [i["name"] for i in ziti_controller.admin.data("GET", "/edge/management/v1/identities")]
+    assert sorted(names) == ["Default Admin", f"w{{n}}"]
+    database = ziti_controller.runtime.settings.database_url
+    assert database.rsplit("/", 1)[1].startswith({base!r} + "_ziti_" + os.environ["PYTEST_XDIST_WORKER"])
+    Path(os.environ["PYTEST_XDIST_WORKER"] + "-" + str(n)).write_text(database)
+
+{tests}''')
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2", f"--ziti-database-url={url}")
+        result.assert_outcomes(passed=8)
+        used = {path.read_text() for path in pytester.path.glob("gw*-*")}
+        assert len(used) == 2  # one database per worker
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                left = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{base}_ziti_%"}).scalars().all()
+        finally:
+            admin.dispose()
+        assert left == []  # dropped at the end of each worker's session
+    finally:
+        database.close()

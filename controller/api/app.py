@@ -4,6 +4,8 @@ management API under /edge/management/v1, and the simulation API under /sim/v1 w
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, FastAPI
 
 from controller import __version__
@@ -13,6 +15,9 @@ from controller.authenticators import endpoints as authenticators
 from controller.cas import endpoints as cas
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
+from controller.logs.middleware import AccessMiddleware
+from controller.ops import endpoints as ops
+from controller.ops.health import Lifecycle, default_registry
 from controller.routers import endpoints as routers
 from controller.runtime import Runtime
 from controller.services import endpoints as services
@@ -24,6 +29,8 @@ from controller.version import endpoints as version
 CLIENT_PREFIX = "/edge/client/v1"
 MANAGEMENT_PREFIX = "/edge/management/v1"
 SIM_PREFIX = "/sim/v1"
+OPS_PREFIX = "/ops/v1"  # our operators' API (admin session): lists no Edge API has, e.g. expiring certificates
+OPS_PATHS = ("/health-checks", "/metrics", f"{OPS_PREFIX}/")  # served at the root in every mode, not aliased
 
 
 def _shared() -> list[APIRouter]:
@@ -68,6 +75,25 @@ def create_app(runtime: Runtime) -> FastAPI:
     if runtime.settings.sim_enabled:
         app.include_router(sim.router, prefix=SIM_PREFIX, tags=["simulation"])
         app.add_middleware(FaultInjectionMiddleware, runtime=runtime, limiter=limiter)
-    app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/"))
+    _install_ops(app, runtime)
+    app.add_middleware(RootAliasMiddleware, prefix=CLIENT_PREFIX, passthrough=("/edge/", f"{SIM_PREFIX}/", *OPS_PATHS))
     app.add_middleware(InstanceIdMiddleware, instance_id=runtime.instance_id)
     return app
+
+
+def _install_ops(app: FastAPI, runtime: Runtime) -> None:
+    """Health checks, metrics (when enabled) and the access middleware (request id, access log, metrics)."""
+    app.state.lifecycle = Lifecycle()
+    app.state.health = default_registry(runtime)
+    app.state.health.add("server.accepting", lambda: None if app.state.lifecycle.phase != "stopping" else "shutting down")
+    app.include_router(ops.router, tags=["health-checks"])
+    app.include_router(ops.management, prefix=OPS_PREFIX, tags=["ops"])
+    metrics = None
+    if runtime.settings.metrics_enabled:
+        from controller.metrics import Metrics
+        from controller.metrics.endpoints import router as metrics_router
+
+        metrics = app.state.metrics = Metrics(runtime)
+        app.include_router(metrics_router, tags=["metrics"])
+    access_level = logging.INFO if runtime.settings.log_format == "json" else logging.DEBUG
+    app.add_middleware(AccessMiddleware, metrics=metrics, level=access_level)

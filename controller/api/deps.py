@@ -55,6 +55,7 @@ def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transacti
             settings = policy.effective(runtime.settings, sim)
             try:
                 session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout)
+                request.state.identity_id = session.identity.id  # for the access log
             except ApiError as error:
                 session_error = error
         yield Transaction(db, sim, session, session_error)

@@ -10,17 +10,26 @@ from typing import Any
 
 from controller import __version__
 from controller.cli import ca as ca_cli
+from controller.cli.errors import CliError, UsageError
+
+
+_SETTING_FLAGS = ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address")
 
 
 def _settings(args: argparse.Namespace):
     from controller.settings import Settings
 
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address"):
+    for name in _SETTING_FLAGS:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
     return Settings(**overrides)
+
+
+def _flags_given(args: argparse.Namespace) -> dict[str, str]:
+    """Setting name -> the option that set it on this command line (for error messages)."""
+    return {name: "--" + name.replace("_", "-") for name in _SETTING_FLAGS if getattr(args, name, None) is not None}
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     router_cli.add_commands(commands)
 
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
-    openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
+    openapi.add_argument("--out-dir", help="directory to write them to (default: ./openapi)")
+
+    from controller.cli import certs
+
+    certs.register(commands, identity, _add_connection_options)
 
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
@@ -126,37 +139,39 @@ def _negative_durations_last(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_negative_durations_last(list(sys.argv[1:] if argv is None else argv)))
-    from controller.client.errors import ControllerError
+    from controller.cli.errors import explain
 
     try:
-        if getattr(args, "ca_handler", None):
-            return args.ca_handler(args, _admin)
-        if args.command == "serve":
-            from controller.cli.serve import serve
+        return _run(args)
+    except Exception as error:  # one place turns every failure a user can fix into one line
+        problem = explain(error, flags=_flags_given(args))
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return problem.exit_code
 
-            return serve(_settings(args))
-        if args.command == "identity":
-            return _identity(args)
-        if args.command == "sim":
-            return _sim(args)
-        if args.command == "pki":
-            return _pki(args)
-        if args.command == "router":
-            from controller.cli import router as router_cli
 
-            return router_cli.main(args)
-        if args.command == "openapi":
-            from controller.api import openapi
+def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "ca_handler", None):
+        return args.ca_handler(args, _admin)
+    if getattr(args, "handler", None):
+        return args.handler(args)
+    if args.command == "serve":
+        from controller.cli.serve import serve
 
-            for path in openapi.export(Path(args.out_dir)) if args.out_dir else openapi.export():
-                print(f"wrote {path}", file=sys.stderr)
-            return 0
-    except ControllerError as error:
-        print(f"error: the controller refused: {error}", file=sys.stderr)
-        return 1
-    except (ConnectionError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return serve(_settings(args))
+    if args.command == "identity":
+        return _identity(args)
+    if args.command == "sim":
+        return _sim(args)
+    if args.command == "pki":
+        return _pki(args)
+    if args.command == "openapi":
+        from controller.api import openapi
+
+        for path in openapi.export(Path(args.out_dir or "openapi")):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
     return 2
 
 
@@ -174,19 +189,17 @@ def _identity(args: argparse.Namespace) -> int:
             detail = conn.data("GET", f"/edge/management/v1/identities/{created['id']}")
         jwt = detail["enrollment"]["ott"]["jwt"]
         if args.jwt_out:
-            Path(args.jwt_out).write_text(jwt + "\n")
+            from controller.client.identity_file import atomic_write
+
+            atomic_write(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
             print(f"created identity {args.name} ({created['id']}); enrollment JWT written to {args.jwt_out}", file=sys.stderr)
         else:
             print(jwt)
         return 0
     if args.action == "enroll":
-        from controller.client.enroll import EnrollmentError, enroll_ott
+        from controller.client.enroll import enroll_ott, read_jwt_file
 
-        try:
-            identity = enroll_ott(Path(args.jwt).read_text().strip(), key_type=args.key_type)
-        except EnrollmentError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        identity = enroll_ott(read_jwt_file(Path(args.jwt)), key_type=args.key_type)
         identity.save(args.out)
         print(f"enrolled; identity written to {args.out}", file=sys.stderr)
         return 0
@@ -196,24 +209,27 @@ def _identity(args: argparse.Namespace) -> int:
     print(json.dumps({
         "authenticatorId": result.authenticator_id, "oldFingerprint": result.old_fingerprint,
         "newFingerprint": result.new_fingerprint, "rolledKey": result.rolled_key, "notAfter": result.not_after,
-        "backup": str(result.backup) if result.backup else None,
+        "backup": str(result.backup) if result.backup else None, "recovered": result.recovered,
     }, indent=2))
     return 0
 
 
 def _sim(args: argparse.Namespace) -> int:
+    if args.action == "faults" and args.operation == "delete" and not args.id:
+        raise UsageError("sim faults delete needs --id RULE_ID (or use 'sim faults clear' to delete every rule)")
+    if args.action == "snapshots" and args.operation != "list" and not args.name:
+        raise UsageError(f"sim snapshots {args.operation} needs a snapshot name")
+    if args.action == "clock" and args.operation in ("advance", "set") and not args.value:
+        raise UsageError("sim clock advance needs a duration, e.g. 8d" if args.operation == "advance"
+                         else "sim clock set needs an RFC 3339 time, e.g. 2030-01-01T00:00:00Z")
     with _admin(args) as conn:
         if args.action == "clock":
             op, value = args.operation, args.value
             if op == "show":
                 result = conn.data("GET", "/sim/v1/clock")
             elif op == "advance":
-                if not value:
-                    raise SystemExit("sim clock advance needs a duration, e.g. 8d")
                 result = conn.data("POST", "/sim/v1/clock/advance", json_body={"by": value})
             elif op == "set":
-                if not value:
-                    raise SystemExit("sim clock set needs an RFC 3339 time")
                 result = conn.data("PUT", "/sim/v1/clock", json_body={"now": value})
             else:
                 result = conn.data("POST", f"/sim/v1/clock/{op}")
@@ -232,8 +248,6 @@ def _sim(args: argparse.Namespace) -> int:
             else:
                 result = conn.data("DELETE", "/sim/v1/faults")
         elif args.action == "snapshots":
-            if args.operation != "list" and not args.name:
-                raise SystemExit(f"sim snapshots {args.operation} needs a snapshot name")
             if args.operation == "list":
                 result = conn.data("GET", "/sim/v1/snapshots")
             elif args.operation == "save":
@@ -267,7 +281,7 @@ def _pki(args: argparse.Namespace) -> int:
     for name in ("root-ca", "intermediate-ca", "edge-signer", "server"):
         path = directory / f"{name}.cert.pem"
         if not path.exists():
-            raise SystemExit(f"no PKI in {directory}: start the controller once with this --data-dir")
+            raise CliError(f"no PKI in {directory}: start the controller once with this --data-dir")
         cert = load_certs_pem(path.read_bytes())[0]
         print(f"{name}:\n  subject  {cert.subject.rfc4514_string()}\n  issuer   {cert.issuer.rfc4514_string()}\n"
               f"  valid    {cert.not_valid_before_utc.isoformat()} .. {cert.not_valid_after_utc.isoformat()}\n"

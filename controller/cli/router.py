@@ -11,6 +11,7 @@ from pathlib import Path
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     router = commands.add_parser("router", help="a simulated edge router: enroll, then run its control channel")
+    router.set_defaults(handler=main)
     actions = router.add_subparsers(dest="action", required=True)
     from controller.cli.main import _add_connection_options
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
-import logging
-import os
 import shutil
 import signal
-import sys
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.cli.errors import CliError
 from controller.settings import Mode, Settings, format_host
 
 if TYPE_CHECKING:
@@ -21,38 +21,42 @@ if TYPE_CHECKING:
 
 
 def serve(settings: Settings) -> int:
-    from controller.runtime import UnsafeSettings
+    from controller import logs
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id="")
+    if settings.mode is Mode.fixture and "address" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"address": "127.0.0.1:0"})  # an ephemeral port unless one was asked for
+    if settings.mode is Mode.fixture and "ctrl_address" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"ctrl_address": "127.0.0.1:0"})  # the control channel too
+    sock = _listen(settings)  # first: when the port is taken, nothing has been created yet
+    try:
+        settings, ctrl_sock = _listen_ctrl(settings)
+    except CliError:
+        sock.close()
+        raise
     ephemeral_dir = None
-    if settings.mode is Mode.fixture:
-        ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
-        updates: dict = {"data_dir": ephemeral_dir}
-        if "ZITI_SIM_ADDRESS" not in os.environ and settings.address == "127.0.0.1:1280":
-            updates["address"] = "127.0.0.1:0"  # an ephemeral port unless one was asked for
-        if "ZITI_SIM_CTRL_ADDRESS" not in os.environ and settings.ctrl_address == "127.0.0.1:6262":
-            updates["ctrl_address"] = "127.0.0.1:0"
-        settings = settings.model_copy(update=updates)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die
     # there, skipping the clean-up below (a fixture's ephemeral data directory would be left behind).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     runtime = None
     try:
-        runtime = _start(settings)
+        if settings.mode is Mode.fixture:
+            ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
+            settings = settings.model_copy(update={"data_dir": ephemeral_dir})
+        else:
+            _check_data_dir(settings.data_dir)
+        runtime = _start(settings, sock, ctrl_sock)
         from controller.server.run import serve_with_ctrl
 
         asyncio.run(serve_with_ctrl(runtime.server, runtime.socket, runtime.runtime, runtime.ctrl_socket))
-    except UnsafeSettings as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         pass  # Ctrl-C before uvicorn took over the signals: a normal stop
     finally:
         if runtime is not None:
             runtime.runtime.close()
-            if runtime.ctrl_socket is not None:
-                runtime.ctrl_socket.close()
+        sock.close()
+        if ctrl_sock is not None:
+            ctrl_sock.close()
         if ephemeral_dir is not None:
             shutil.rmtree(ephemeral_dir, ignore_errors=True)
     return 0
@@ -66,19 +70,60 @@ class _Serving:
     ctrl_socket: Any = None
 
 
-def _start(settings: Settings) -> _Serving:
-    from controller.api.app import create_app
-    from controller.runtime import Runtime
-    from controller.server.run import bind_ctrl_socket, bind_socket, make_server
+def _listen(settings: Settings) -> socket.socket:
+    from controller.server.run import bind_socket
 
     host, port = settings.bind_address
-    sock = bind_socket(host, port)
+    try:
+        return bind_socket(host, port)
+    except OSError as error:
+        address = f"{format_host(host)}:{port}"
+        option = "--bind" if settings.bind else "--address"
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(f"cannot listen on {address}: the address is already in use; stop what uses it or pass "
+                           f"another {option}") from None
+        raise CliError(f"cannot listen on {address}: {error.strerror or error}; pass another {option}") from None
+
+
+def _listen_ctrl(settings: Settings) -> tuple[Settings, socket.socket | None]:
+    """Bind the router control channel (unless off); an ephemeral port is written back into the settings."""
+    from controller.server.run import bind_ctrl_socket
+
+    try:
+        return bind_ctrl_socket(settings)
+    except OSError as error:
+        reason = "the address is already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+        raise CliError(f"cannot listen for routers on {settings.ctrl_address}: {reason}; pass another --ctrl-address "
+                       "(or off)") from None
+
+
+def _check_data_dir(directory: Path) -> None:
+    """A directory the controller can write, or one line saying why not (before anything is written in it)."""
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"the data directory {directory} is not a directory; pass --data-dir a directory (it is created if missing)")
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        reason = "read-only file system" if error.errno == errno.EROFS else (error.strerror or str(error))
+        raise CliError(f"cannot use the data directory {directory}: {reason}; pass --data-dir a writable directory") from None
+
+
+def _start(settings: Settings, sock: socket.socket, ctrl_sock: socket.socket | None = None) -> _Serving:
+    from controller.api.app import create_app
+    from controller.runtime import Runtime
+    from controller.server.run import make_server
+
+    host, port = settings.bind_address
     if port == 0 or settings.advertised_port == 0:
         actual = sock.getsockname()[1]
         settings = settings.model_copy(update={"address": f"{format_host(settings.advertised_host)}:{actual}"})
-    settings, ctrl_sock = bind_ctrl_socket(settings)
     runtime = Runtime.start(settings)
     server = make_server(runtime, create_app(runtime))
+    from controller import logs  # again: uvicorn's Config set up its own loggers; the replica id is known now
+
+    logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id=runtime.instance_id)
     _announce(runtime)
     return _Serving(runtime, server, sock, ctrl_sock)
 

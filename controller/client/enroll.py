@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -64,13 +65,45 @@ def fetch_ca_bundle(conn: Connection) -> list[x509.Certificate]:
     return pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
 
 
+def read_jwt_file(path: Path) -> str:
+    """The enrollment JWT in a file, checked to be one: three base64url parts with a JSON header and claims."""
+    try:
+        text = path.read_bytes().decode("ascii").strip()
+    except FileNotFoundError:
+        raise EnrollmentError(f"enrollment JWT file {path} does not exist") from None
+    except UnicodeDecodeError:
+        text = ""
+    if not text:
+        raise EnrollmentError(f"{path} holds no enrollment JWT: it is {'empty' if path.stat().st_size == 0 else 'not text'}; "
+                              "pass the file `identity create --jwt-out` wrote")
+    _claims(text, source=str(path))
+    return text
+
+
+def _claims(jwt_text: str, *, source: str = "the enrollment JWT") -> dict:
+    try:
+        _header, claims = decode_unverified(jwt_text)
+    except Exception:  # noqa: BLE001 - any decoding failure means the same thing to the user
+        raise EnrollmentError(f"{source} is not an enrollment JWT (expected header.claims.signature in base64url); "
+                              "pass the file `identity create --jwt-out` wrote") from None
+    if not isinstance(claims, dict):
+        raise EnrollmentError(f"{source} is not an enrollment JWT: its claims are not a JSON object")
+    missing = [name for name in ("iss", "sub", "jti", "em") if not isinstance(claims.get(name), str)]
+    if missing:
+        raise EnrollmentError(f"{source} is not an enrollment JWT: it lacks the claim(s) {', '.join(missing)}")
+    return claims
+
+
 def enroll_ott(jwt_text: str, *, key_type: str = "ec-p256") -> IdentityFile:
     """Enroll with a one-time-token JWT; return the identity (certificate chain, new private key, CA bundle)."""
-    header, claims = decode_unverified(jwt_text)
+    claims = _claims(jwt_text)
     if claims.get("em") != "ott":
         raise EnrollmentError(f"only ott enrollment is supported here, the JWT says {claims.get('em')!r}")
     iss = claims["iss"]
-    server_cert = fetch_server_certificate(iss)
+    try:
+        server_cert = fetch_server_certificate(iss)
+    except ConnectionRefusedError as error:
+        raise ConnectionRefusedError(error.errno, f"connection refused by {iss} (the JWT's issuer)") from None
     verify_jwt_signature(jwt_text, server_cert)
     leaf_trust = tls_context(ca_pem=server_cert.public_bytes(Encoding.PEM).decode())
     leaf_trust.verify_flags |= _PARTIAL_CHAIN

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import ssl
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from controller.client.errors import ControllerError
+from controller.client.errors import ConnectionLost, ControllerError
+
+# Methods that may be sent again when a connection drops before the answer: doing them twice does no harm.
+# POST and PATCH (authenticate, enroll, extend, extend-verify, create) are never re-sent blindly.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 def tls_context(*, ca_pem: str | None = None, ca_file: str | Path | None = None, cert_pem: str | None = None,
@@ -48,6 +53,8 @@ class Connection:
         self._conn: http.client.HTTPSConnection | None = None
 
     def _connection(self) -> http.client.HTTPSConnection:
+        if self._conn is not None and _dropped(self._conn):
+            self.close()  # the server closed the idle keep-alive connection: start a new one before sending
         if self._conn is None:
             self._conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=self.timeout)
         return self._conn
@@ -74,9 +81,15 @@ class Connection:
                 response = conn.getresponse()
                 return response.status, response.headers, response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()  # the server closed an idle keep-alive connection: reconnect once
+                self.close()
+                if method.upper() not in IDEMPOTENT_METHODS:
+                    raise ConnectionLost(self.base_url, method, path) from None
                 if attempt == 2:
                     raise
+                # an idempotent request: sending it once more is safe
+            except ConnectionRefusedError as error:
+                self.close()
+                raise ConnectionRefusedError(error.errno, f"connection refused by {self.base_url}") from None
             except BaseException:
                 self.close()  # never reuse a connection left in the middle of a request
                 raise
@@ -112,3 +125,16 @@ class Connection:
         session = self.data("POST", f"{prefix}/authenticate?method=cert", json_body={})
         self.session_token = session["token"]
         return session
+
+
+def _dropped(conn: http.client.HTTPSConnection) -> bool:
+    """An idle HTTP/1.1 connection has nothing to read; if it is readable, the server closed it (or is
+    closing it), so it must not carry the next request."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)

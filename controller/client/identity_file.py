@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.client.errors import IdentityFileError
+
 
 def _unpem(value: str) -> str:
     if value.startswith("pem:"):
@@ -26,9 +28,27 @@ class IdentityFile:
 
     @classmethod
     def load(cls, path: str | Path) -> "IdentityFile":
-        data = json.loads(Path(path).read_text())
-        ident = data["id"]
-        return cls(data["ztAPI"], _unpem(ident["cert"]), _unpem(ident["key"]), _unpem(ident.get("ca", "")))
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise IdentityFileError(f"identity file {path} does not exist") from None
+        except IsADirectoryError:
+            raise IdentityFileError(f"identity file {path} is a directory") from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise IdentityFileError(f"identity file {path} is not JSON; expected an SDK identity file as written by `identity enroll`") from None
+        return cls.from_json(data, source=str(path))
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str = "identity") -> "IdentityFile":
+        ident = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("ztAPI"), str) or not isinstance(ident, dict) \
+                or not all(isinstance(ident.get(k), str) and ident.get(k) for k in ("cert", "key")):
+            raise IdentityFileError(f"{source} is not an SDK identity file: it needs \"ztAPI\" and \"id\" with \"cert\" and \"key\"")
+        try:
+            return cls(data["ztAPI"], _unpem(ident["cert"]), _unpem(ident["key"]), _unpem(ident.get("ca") or ""))
+        except OSError as error:
+            raise IdentityFileError(f"{source}: cannot read a file it refers to: {error}") from None
 
     def to_json(self) -> dict:
         return {"ztAPI": self.zt_api, "ztAPIs": [self.zt_api],
@@ -41,18 +61,40 @@ class IdentityFile:
         backup_path = None
         if backup and path.exists():
             backup_path = path.with_name(path.name + ".bak")
-            _atomic_write(backup_path, path.read_bytes())
-        _atomic_write(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+            atomic_write(backup_path, path.read_bytes())
+        atomic_write(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
         return backup_path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temporary file (0600 from the start) in the same directory, fsync, rename, fsync the directory: after
+    a crash the path holds either the old content or the new, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
         os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory
     finally:
         os.close(fd)
-    os.replace(tmp, path)

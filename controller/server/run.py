@@ -35,7 +35,10 @@ def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
         server_header=False,
         timeout_keep_alive=30,
     )
-    return uvicorn.Server(config)
+    server = uvicorn.Server(config)
+    if hasattr(getattr(app, "state", None), "lifecycle"):
+        app.state.lifecycle.attach(server)  # readiness follows the server: starting, serving, stopping
+    return server
 
 
 async def serve_with_ctrl(server: uvicorn.Server, sock: socket.socket, runtime: Runtime, ctrl_sock: socket.socket | None) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from controller.api.envelope import error_body
 from controller.errors import ApiError
+from controller.sim import journal
 from controller.store.models import ApiSession, SimFaultRule
 
 SIM_PATH_PREFIX = "/sim/"
@@ -68,6 +69,10 @@ def decide(db: Session, method: str, path: str, session_token: str | None) -> Fi
                 continue
         else:
             db.execute(update(SimFaultRule).where(SimFaultRule.id == rule.id).values(fired=SimFaultRule.fired + 1))
+        if identity_id is None and session_token:
+            identity_id = db.scalar(select(ApiSession.identity_id).where(ApiSession.token == session_token))
+        journal.record_fault(db, rule_id=rule.id, method=method, path=path, identity_id=identity_id, status=rule.status,
+                             code=rule.code, delay_ms=rule.delay_ms, drop_connection=rule.drop_connection)
         return Firing(rule.id, rule.status, rule.code, rule.message, rule.delay_ms, rule.drop_connection)
     return None
 

@@ -1,5 +1,6 @@
 """The event journal: enrollments, logins, extensions, verifications, request-extend and re-enroll, each
-with time (simulated), identity, authenticator, fingerprints and outcome. Tests list it or wait on it."""
+with time (simulated), identity, authenticator, fingerprints and outcome; and every injected fault that fired
+(kind "fault"). Tests list it or wait on it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from controller.errors import ApiError
 from controller.sim import clock
 from controller.store.models import SimEvent
 
+OBSERVERS = "journal_observers"  # key in a session's info: callables(kind, outcome, error_code), e.g. metrics
+
+
 def record(
     db: Session, *, kind: str, at: datetime, outcome: str = "success", identity_id: str | None = None,
     authenticator_id: str | None = None, old_fingerprint: str | None = None, new_fingerprint: str | None = None,
@@ -27,6 +31,22 @@ def record(
         kind=kind, at=at, outcome=outcome, identity_id=identity_id, authenticator_id=authenticator_id,
         old_fingerprint=old_fingerprint, new_fingerprint=new_fingerprint, error_code=error_code, detail=detail or {},
     ))
+    for observe in db.info.get(OBSERVERS, ()):
+        observe(kind, outcome, error_code)
+
+
+def record_fault(
+    db: Session, *, rule_id: str, method: str, path: str, identity_id: str | None, status: int | None,
+    code: str | None, delay_ms: int, drop_connection: bool,
+) -> None:
+    """A fault rule fired on a request: kind "fault", outcome "injected", in the transaction that counted it."""
+    effects = [*(["delay"] if delay_ms else []), "drop" if drop_connection else ("status" if status else "pass")]
+    record(
+        db, kind="fault", at=clock.now(db), outcome="injected", identity_id=identity_id,
+        error_code=(code or "SIMULATED_FAULT") if status and not drop_connection else None,
+        detail={"ruleId": rule_id, "method": method, "path": path[:1024], "action": "+".join(effects),
+                "status": None if drop_connection else status, "delayMs": delay_ms, "dropConnection": drop_connection},
+    )
 
 
 @dataclass

@@ -6,13 +6,18 @@
 - `ziti_identity`: a factory, `ziti_identity(name=None, admin=False, key="ec-p256")`, returning an enrolled
   identity with paths to its cert, key, CA bundle and SDK identity JSON.
 
-Options: `--ziti-database-url` (or ZITI_SIM_DATABASE_URL) to run on PostgreSQL instead of SQLite.
+Options: `--ziti-database-url` (or ZITI_SIM_DATABASE_URL) to run on PostgreSQL instead of SQLite. The URL names
+a server and a database to connect to; the plugin creates a database of its own there for each session (each
+xdist worker), `<database>_ziti_<worker>_<random>`, and drops it at the end, so workers never share state and
+the named database is never touched (the role needs CREATEDB). A SQLite file URL gets one file per worker.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,12 +30,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ziti-database-url", default=None, help="database for the ziti_controller fixture (default: SQLite)")
 
 
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@contextmanager
+def _own_database(url: str | None) -> Iterator[str | None]:
+    """A database (PostgreSQL) or file (SQLite) for this session alone, created here and removed after."""
+    if url is None:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            yield url
+            return
+        base, dot, ext = parsed.database.rpartition(".")
+        yield parsed.set(database=f"{base}-{_worker()}.{ext}" if dot else f"{parsed.database}-{_worker()}").render_as_string(hide_password=False)
+        return
+    if parsed.get_backend_name() != "postgresql":
+        yield url
+        return
+    name = f"{parsed.database or 'postgres'}_ziti_{_worker()}_{secrets.token_hex(4)}"[-63:].lstrip("_")
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no connection held meanwhile
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def ziti_controller_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerHarness]:
     url = request.config.getoption("--ziti-database-url") or os.environ.get("ZITI_SIM_DATABASE_URL")
-    harness = ControllerHarness.start(database_url=url, workdir=tmp_path_factory.mktemp("ziti-controller"))
-    yield harness
-    harness.stop()
+    with _own_database(url) as own_url:
+        harness = ControllerHarness.start(database_url=own_url, workdir=tmp_path_factory.mktemp("ziti-controller"))
+        try:
+            yield harness
+        finally:
+            harness.stop()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def _version(runtime: RuntimeDep) -> dict:
             "edge": client,
             "edge-client": client,
             "edge-management": {"v1": {"path": "/edge/management/v1", "apiBaseUrls": [f"{base}/edge/management/v1"]}},
+            "health-checks": {"v1": {"path": "/health-checks", "apiBaseUrls": [f"{base}/health-checks"]}},
         },
     }
 

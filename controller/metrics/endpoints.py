@@ -1,0 +1,15 @@
+"""`GET /metrics`: the Prometheus text exposition (no session, like a real exporter; nothing secret in it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from controller.metrics import CONTENT_TYPE
+
+router = APIRouter()
+
+
+@router.get("/metrics", operation_id="metrics", summary="Prometheus text format", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""What operators of a lab use: health checks, readiness, and certificate-expiry insight."""
