@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest request body accepted; larger ones get 413 before they are read"
     )
+    ctrl_address: str = Field("127.0.0.1:6262", description="router control channel HOST:PORT (advertised and bound); 0 or off disables it")
+    ctrl_heartbeat_timeout: Duration = Field(
+        timedelta(seconds=30), description="close a control channel whose heartbeats go unanswered this long (after twice as long at connect)")
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (operators' logs)")
@@ -96,6 +99,29 @@ class Settings(BaseSettings):
         if value is not None:
             split_host_port(value)
         return value
+
+    @field_validator("ctrl_address")
+    @classmethod
+    def _ctrl_host_port(cls, value: str) -> str:
+        if value not in ("0", "off", ""):
+            split_host_port(value)
+        return value
+
+    @property
+    def ctrl_enabled(self) -> bool:
+        return self.ctrl_address not in ("0", "off", "")
+
+    @property
+    def ctrl_host_port(self) -> tuple[str, int]:
+        return split_host_port(self.ctrl_address)
+
+    @property
+    def ctrl_url(self) -> str | None:
+        """The control channel as routers are told it (JWT `ctrls`), or None when disabled."""
+        if not self.ctrl_enabled:
+            return None
+        host, port = self.ctrl_host_port
+        return f"tls:{format_host(host)}:{port}"
 
     @property
     def advertised_host(self) -> str:

@@ -38,6 +38,7 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any ZITI_SIM_ setting of the machine running the tests."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZITI_SIM_")}
+    env["ZITI_SIM_CTRL_ADDRESS"] = "127.0.0.1:0"  # the default 6262 would collide between parallel runs
     env.update(extra)
     return env
 

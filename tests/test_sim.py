@@ -336,7 +336,7 @@ def test_fault_list_and_delete(ctl):
     assert [r["id"] for r in rules] == [first, second]
     assert rules[1] | {"createdAt": None} == {
         "id": second, "method": "GET", "path": "*/services", "identityId": None, "status": 502, "code": "B", "message": None,
-        "delayMs": 0, "dropConnection": False, "probability": 0.25, "remaining": 3, "seed": 7, "matched": 0, "fired": 0,
+        "delayMs": 0, "dropConnection": False, "dropMessage": False, "probability": 0.25, "remaining": 3, "seed": 7, "matched": 0, "fired": 0,
         "createdAt": None,
     }
     assert ctl.admin.data("GET", f"{SIM}/faults/{second}")["id"] == second

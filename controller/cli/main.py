@@ -13,7 +13,7 @@ from controller.cli import ca as ca_cli
 from controller.cli.errors import CliError, UsageError
 
 
-_SETTING_FLAGS = ("data_dir", "address", "bind", "database_url", "mode", "log_level")
+_SETTING_FLAGS = ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address")
 
 
 def _settings(args: argparse.Namespace):
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the PKI, database and admin password live (default ./ziti-sim-data)")
     serve.add_argument("--address", help="advertised HOST:PORT, also bound unless --bind (default 127.0.0.1:1280)")
     serve.add_argument("--bind", help="HOST:PORT to bind when it differs from --address")
+    serve.add_argument("--ctrl-address", help="router control channel HOST:PORT (default 127.0.0.1:6262; 0 or off disables)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data directory)")
     serve.add_argument("--mode", choices=["mock", "fixture", "lab"], help="mock (default), fixture or lab")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--kind")
     events.add_argument("--identity-id")
     _add_connection_options(events)
+
+    from controller.cli import router as router_cli
+
+    router_cli.add_commands(commands)
 
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
     openapi.add_argument("--out-dir", help="directory to write them to (default: ./openapi)")

@@ -26,7 +26,14 @@ def serve(settings: Settings) -> int:
     logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id="")
     if settings.mode is Mode.fixture and "address" not in settings.model_fields_set:
         settings = settings.model_copy(update={"address": "127.0.0.1:0"})  # an ephemeral port unless one was asked for
+    if settings.mode is Mode.fixture and "ctrl_address" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"ctrl_address": "127.0.0.1:0"})  # the control channel too
     sock = _listen(settings)  # first: when the port is taken, nothing has been created yet
+    try:
+        settings, ctrl_sock = _listen_ctrl(settings)
+    except CliError:
+        sock.close()
+        raise
     ephemeral_dir = None
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die
     # there, skipping the clean-up below (a fixture's ephemeral data directory would be left behind).
@@ -38,14 +45,18 @@ def serve(settings: Settings) -> int:
             settings = settings.model_copy(update={"data_dir": ephemeral_dir})
         else:
             _check_data_dir(settings.data_dir)
-        runtime = _start(settings, sock)
-        asyncio.run(runtime.server.serve(sockets=[runtime.socket]))
+        runtime = _start(settings, sock, ctrl_sock)
+        from controller.server.run import serve_with_ctrl
+
+        asyncio.run(serve_with_ctrl(runtime.server, runtime.socket, runtime.runtime, runtime.ctrl_socket))
     except KeyboardInterrupt:
         pass  # Ctrl-C before uvicorn took over the signals: a normal stop
     finally:
         if runtime is not None:
             runtime.runtime.close()
         sock.close()
+        if ctrl_sock is not None:
+            ctrl_sock.close()
         if ephemeral_dir is not None:
             shutil.rmtree(ephemeral_dir, ignore_errors=True)
     return 0
@@ -56,6 +67,7 @@ class _Serving:
     runtime: Runtime
     server: Any
     socket: Any
+    ctrl_socket: Any = None
 
 
 def _listen(settings: Settings) -> socket.socket:
@@ -73,6 +85,18 @@ def _listen(settings: Settings) -> socket.socket:
         raise CliError(f"cannot listen on {address}: {error.strerror or error}; pass another {option}") from None
 
 
+def _listen_ctrl(settings: Settings) -> tuple[Settings, socket.socket | None]:
+    """Bind the router control channel (unless off); an ephemeral port is written back into the settings."""
+    from controller.server.run import bind_ctrl_socket
+
+    try:
+        return bind_ctrl_socket(settings)
+    except OSError as error:
+        reason = "the address is already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+        raise CliError(f"cannot listen for routers on {settings.ctrl_address}: {reason}; pass another --ctrl-address "
+                       "(or off)") from None
+
+
 def _check_data_dir(directory: Path) -> None:
     """A directory the controller can write, or one line saying why not (before anything is written in it)."""
     if directory.exists() and not directory.is_dir():
@@ -86,7 +110,7 @@ def _check_data_dir(directory: Path) -> None:
         raise CliError(f"cannot use the data directory {directory}: {reason}; pass --data-dir a writable directory") from None
 
 
-def _start(settings: Settings, sock: socket.socket) -> _Serving:
+def _start(settings: Settings, sock: socket.socket, ctrl_sock: socket.socket | None = None) -> _Serving:
     from controller.api.app import create_app
     from controller.runtime import Runtime
     from controller.server.run import make_server
@@ -101,7 +125,7 @@ def _start(settings: Settings, sock: socket.socket) -> _Serving:
 
     logs.configure(level=settings.log_level, fmt=settings.log_format, instance_id=runtime.instance_id)
     _announce(runtime)
-    return _Serving(runtime, server, sock)
+    return _Serving(runtime, server, sock, ctrl_sock)
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -116,6 +140,7 @@ def _announce(runtime) -> None:  # noqa: ANN001
             "admin": {"username": settings.admin_username, "password": runtime.admin_password},
             "simApi": f"{settings.api_url}/sim/v1", "dataDir": str(settings.data_dir.resolve()),
             "managementApi": f"{settings.api_url}/edge/management/v1", "clientApi": f"{settings.api_url}/edge/client/v1",
+            "ctrlAddress": settings.ctrl_url,
         }), flush=True)
         return
     if runtime.admin_password_generated:
@@ -129,6 +154,7 @@ def _announce(runtime) -> None:  # noqa: ANN001
         f"  client API      {settings.api_url}/edge/client/v1\n"
         f"  management API  {settings.api_url}/edge/management/v1\n"
         + (f"  simulation API  {settings.api_url}/sim/v1\n" if settings.sim_enabled else "")
+        + f"  control channel {settings.ctrl_url or 'off'}\n"
         + f"  admin login     {settings.admin_username} / {password}\n"
         f"  CA bundle       {runtime.pki.ca_bundle_path.resolve()}\n"
         f"  database        {settings.resolved_database_url().split('@')[-1]}",

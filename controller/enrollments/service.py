@@ -50,7 +50,7 @@ def _jwt(enrollment: Enrollment, *, settings: Settings, pki: Pki) -> str:
         "exp": int(enrollment.expires_at.timestamp()),
         "jti": enrollment.token,
         "em": enrollment.method,
-        "ctrls": None,  # no control plane is simulated; the real claim may be null too
+        "ctrls": [settings.ctrl_url] if settings.ctrl_url else None,
     }
     return sign_jwt(claims, key=pki.server_key, cert=pki.server_cert)
 

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.api.listing import Page, paginate
 from controller.api.render import base_entity, fmt_time
-from controller.zitiql.symbols import constant, entity_symbols, set_of
+from controller.zitiql.symbols import entity_symbols, scalar, set_of
 from controller.enrollments import service as enrollments
 from controller.errors import CouldNotValidate, NotFound, Unauthorized
 from controller.ids import new_id
@@ -24,14 +24,16 @@ from controller.routers import signing
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate
 from controller.settings import Settings
 from controller.sim import journal
-from controller.store.models import EdgeRouter, Enrollment
+from controller.sim.clock import wall_clock
+from controller.store.models import EdgeRouter, Enrollment, RouterConnection
 
-# The real edge-router store's public symbols (management-model.md 1.8). No control channel is simulated,
-# so the computed `connected` and `online` are false for every router, as `isOnline` is on the wire.
+# The real edge-router store's public symbols (management-model.md 1.8). `connected` and `online` are true for a
+# router with a control-channel connection row (a row a dead replica left behind counts until it is replaced).
+_HAS_CHANNEL = scalar(exists().where(RouterConnection.router_id == EdgeRouter.id), "bool", nullable=False, sortable=False)
 FILTERABLE = entity_symbols(
     EdgeRouter, name=EdgeRouter.name, fingerprint=EdgeRouter.fingerprint, cost=EdgeRouter.cost,
     noTraversal=EdgeRouter.no_traversal, disabled=EdgeRouter.disabled, isVerified=EdgeRouter.is_verified,
-    isTunnelerEnabled=EdgeRouter.is_tunneler_enabled, connected=constant(False), online=constant(False),
+    isTunnelerEnabled=EdgeRouter.is_tunneler_enabled, connected=_HAS_CHANNEL, online=_HAS_CHANNEL,
     roleAttributes=set_of(EdgeRouter.role_attributes),
 )
 _FIELDS = {"name": "name", "role_attributes": "role_attributes", "tags": "tags", "app_data": "app_data",
@@ -105,6 +107,7 @@ def re_enroll(db: Session, router_id: str, *, now: datetime, settings: Settings,
         db.flush()
     router.is_verified = False
     router.fingerprint = router.cert_pem = router.server_cert_pem = None
+    router.unverified_fingerprint = router.unverified_cert_pem = None
     router.updated_at = now
     enrollment = enrollments.create_for_router(db, router, now=now, settings=settings, pki=pki)
     journal.record(db, kind="router-re-enroll", at=now, old_fingerprint=old_fingerprint,
@@ -148,7 +151,15 @@ def extend(
 
 # --- wire ---------------------------------------------------------------------------------------------
 
-def _detail(router: EdgeRouter, enrollment: Enrollment | None) -> dict[str, Any]:
+def online_ids(db: Session, ids: list[str]) -> set[str]:
+    """Routers with a live control channel on any replica (a row kept alive by the replica holding it)."""
+    if not ids:
+        return set()
+    stmt = select(RouterConnection.router_id).where(RouterConnection.router_id.in_(ids), RouterConnection.alive_until > wall_clock())
+    return set(db.scalars(stmt))
+
+
+def _detail(router: EdgeRouter, enrollment: Enrollment | None, online: bool = False) -> dict[str, Any]:
     return {
         **base_entity(router, "edge-routers", **{
             "edge-router-policies": f"./edge-routers/{router.id}/edge-router-policies",
@@ -159,9 +170,9 @@ def _detail(router: EdgeRouter, enrollment: Enrollment | None) -> dict[str, Any]
         "isVerified": router.is_verified,
         "fingerprint": router.fingerprint,
         "certPem": router.cert_pem,
-        "unverifiedFingerprint": None,
-        "unverifiedCertPem": None,
-        "isOnline": False,  # no control channel is simulated
+        "unverifiedFingerprint": router.unverified_fingerprint,
+        "unverifiedCertPem": router.unverified_cert_pem,
+        "isOnline": online,
         "hostname": "",
         "supportedProtocols": {},
         "syncStatus": "SYNC_UNKNOWN",
@@ -183,7 +194,8 @@ def to_wire_many(db: Session, routers: list[EdgeRouter]) -> list[dict[str, Any]]
     ids = [r.id for r in routers]
     pending = {e.edge_router_id: e for e in db.scalars(
         select(Enrollment).where(Enrollment.edge_router_id.in_(ids), Enrollment.method == "erott"))} if ids else {}
-    return [_detail(r, pending.get(r.id)) for r in routers]
+    online = online_ids(db, ids)
+    return [_detail(r, pending.get(r.id), r.id in online) for r in routers]
 
 
 def to_wire(db: Session, router: EdgeRouter) -> dict[str, Any]:

@@ -41,18 +41,46 @@ def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
     return server
 
 
+async def serve_with_ctrl(server: uvicorn.Server, sock: socket.socket, runtime: Runtime, ctrl_sock: socket.socket | None) -> None:
+    """The API and, when configured, the router control channel, on one event loop; started and stopped together."""
+    listener = None
+    if ctrl_sock is not None:
+        from controller.ctrl.listener import CtrlListener
+
+        listener = CtrlListener(runtime, ctrl_sock)
+        await listener.start()
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if listener is not None:
+            await listener.stop()
+
+
+def bind_ctrl_socket(runtime_settings: Any) -> tuple[Any, socket.socket | None]:
+    """Bind the control channel (if enabled); an ephemeral port is written back into the settings' ctrl_address."""
+    from controller.settings import format_host
+
+    if not runtime_settings.ctrl_enabled:
+        return runtime_settings, None
+    host, port = runtime_settings.ctrl_host_port
+    sock = bind_socket(host, port)
+    if port == 0:
+        runtime_settings = runtime_settings.model_copy(update={"ctrl_address": f"{format_host(host)}:{sock.getsockname()[1]}"})
+    return runtime_settings, sock
+
+
 class BackgroundServer:
     """A controller serving on its own thread and event loop: what the pytest plugin and tests use."""
 
-    def __init__(self, runtime: Runtime, app: Any, sock: socket.socket):
-        self.runtime, self.sock = runtime, sock
+    def __init__(self, runtime: Runtime, app: Any, sock: socket.socket, ctrl_sock: socket.socket | None = None):
+        self.runtime, self.sock, self.ctrl_sock = runtime, sock, ctrl_sock
         self.server = make_server(runtime, app)
         self.thread = threading.Thread(target=self._run, name="ziti-controller-sim", daemon=True)
         self._error: BaseException | None = None
 
     def _run(self) -> None:
         try:
-            asyncio.run(self.server.serve(sockets=[self.sock]))
+            asyncio.run(serve_with_ctrl(self.server, self.sock, self.runtime, self.ctrl_sock))
         except BaseException as exc:  # pragma: no cover - surfaced by start()
             self._error = exc
 
@@ -72,3 +100,5 @@ class BackgroundServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+        if self.ctrl_sock is not None:
+            self.ctrl_sock.close()

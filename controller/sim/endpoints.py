@@ -154,6 +154,8 @@ class FaultCreate(BaseModel):
     message: str | None = Field(None, max_length=255)
     delay_ms: int = Field(0, alias="delayMs", ge=0, le=600_000)
     drop_connection: bool = Field(False, alias="dropConnection")
+    drop_message: bool = Field(False, alias="dropMessage",
+                               description="method CTRL only: the matched control-channel message is not handled or not sent")
     probability: float = Field(1.0, ge=0.0, le=1.0)
     times: int | None = Field(None, ge=1, le=2**31 - 1, description="fire for the next N matching requests only")
     seed: int = Field(0, ge=-(2**63), le=2**63 - 1)
@@ -163,7 +165,7 @@ def _fault_wire(rule: SimFaultRule) -> dict[str, Any]:
     return {
         "id": rule.id, "method": rule.method, "path": rule.path_pattern, "identityId": rule.identity_id,
         "status": rule.status, "code": rule.code, "message": rule.message, "delayMs": rule.delay_ms,
-        "dropConnection": rule.drop_connection, "probability": rule.probability, "remaining": rule.remaining,
+        "dropConnection": rule.drop_connection, "dropMessage": rule.drop_message, "probability": rule.probability, "remaining": rule.remaining,
         "seed": rule.seed, "matched": rule.matched, "fired": rule.fired, "createdAt": fmt_time(rule.created_at),
     }
 
@@ -176,12 +178,16 @@ def list_faults(db: DbSession, _admin: AdminSession):
 
 @router.post("/faults", operation_id="simCreateFault", **answers(Created), status_code=201)
 def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSession):
-    if not (body.status or body.delay_ms or body.drop_connection):
+    channel = body.method.upper() == "CTRL"  # control-channel rules: path glob over ctrl/<routerId>/<contentType>
+    if body.drop_message and not channel:
+        raise CouldNotValidate.for_field("dropMessage", "only for control-channel rules (method CTRL)")
+    if not (body.status or body.delay_ms or body.drop_connection or body.drop_message or (channel and body.code)):
         raise CouldNotValidate.for_field("status", "a fault needs a status, a delayMs or dropConnection")
     rule = SimFaultRule(
         id=new_id(), method=body.method.upper(), path_pattern=body.path, identity_id=body.identity_id, status=body.status,
         code=body.code, message=body.message, delay_ms=body.delay_ms, drop_connection=body.drop_connection,
         probability=body.probability, remaining=body.times, seed=body.seed, matched=0, fired=0, created_at=now,
+        drop_message=body.drop_message,
     )
     db.add(rule)
     return created(rule.id, "faults")
@@ -332,3 +338,11 @@ def set_policy(body: PolicyUpdate, db: DbSession, runtime: RuntimeDep, _admin: A
         name: (value if name == "allow_expired_certs" or value is None else parse_duration(value)) for name, value in given.items()
     })
     return ok(_policy_wire(policy.effective(runtime.settings, row), row))
+
+
+@router.get("/router-connections", operation_id="simListRouterConnections",
+            summary="Routers with an open control channel, on any replica")
+def list_router_connections(db: DbSession, _admin: AdminSession):
+    from controller.ctrl.status import connections_wire
+
+    return ok(connections_wire(db))

@@ -12,11 +12,14 @@ from sqlalchemy.orm import Session
 from controller.errors import NotFound
 from controller.sim import clock, policy
 from controller.store.types import UtcDateTime
-from controller.store.models import ApiSession, Authenticator, Enrollment, Identity, STATE_TABLES, SimClock, SimEvent, SimSnapshot
+from controller.store.models import (
+    ApiSession, Authenticator, Enrollment, Identity, RouterConnection, STATE_TABLES, SimClock, SimEvent, SimSnapshot,
+)
 
 
-# The journal is a log, not state: a snapshot does not carry it, and restoring one clears it.
-SNAPSHOT_TABLES = [m for m in STATE_TABLES if m is not SimEvent]
+# The journal is a log, not state: a snapshot does not carry it, and restoring one clears it. Open control
+# channels are live connections: restoring clears them and their channels close (the routers reconnect).
+SNAPSHOT_TABLES = [m for m in STATE_TABLES if m not in (SimEvent, RouterConnection)]
 
 
 def _admin_id(db: Session) -> str | None:

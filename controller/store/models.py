@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -112,6 +112,9 @@ class EdgeRouter(Timestamps, Base):
     fingerprint: Mapped[str | None] = mapped_column(String(40), unique=True)
     cert_pem: Mapped[str | None] = mapped_column(Text)
     server_cert_pem: Mapped[str | None] = mapped_column(Text)
+    # the pending pair of a control-channel extension (20302), swapped in by its verify (20303); not used to log in
+    unverified_fingerprint: Mapped[str | None] = mapped_column(String(40))
+    unverified_cert_pem: Mapped[str | None] = mapped_column(Text)
     is_tunneler_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     no_traversal: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -196,6 +199,8 @@ class SimFaultRule(Base):
     message: Mapped[str | None] = mapped_column(String(255))
     delay_ms: Mapped[int] = mapped_column(Integer, default=0)
     drop_connection: Mapped[bool] = mapped_column(Boolean, default=False)
+    # control-channel rules (method CTRL): the matched message is not handled (incoming) or not sent (outgoing)
+    drop_message: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     probability: Mapped[float] = mapped_column(Float, default=1.0)
     remaining: Mapped[int | None] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -240,4 +245,23 @@ class NetworkState(Base):
     services_changed_at: Mapped[datetime | None]
 
 
-STATE_TABLES = [Identity, Service, EdgeRouter, Ca, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState]
+class RouterConnection(Base):
+    """A router's open control channel, one row per router (the real controller allows one connection per
+    router), kept alive by the replica that holds it: `alive_until` (wall clock) moves on with every check, so
+    a replica that died leaves a row that goes stale. Every replica reads `isOnline` from here."""
+
+    __tablename__ = "router_connections"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("edge_routers.id", ondelete="CASCADE"), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(String(40))
+    replica_id: Mapped[str] = mapped_column(String(40))
+    ctrl_address: Mapped[str] = mapped_column(String(255))
+    remote_address: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(255))
+    connected_at: Mapped[datetime]  # simulated clock
+    alive_until: Mapped[datetime]  # wall clock
+
+
+STATE_TABLES = [Identity, Service, EdgeRouter, Ca, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState,
+                RouterConnection]

@@ -92,6 +92,14 @@ class Faults:
                 "identityId": identity_id}
         return self._admin.data("POST", "/sim/v1/faults", json_body={k: v for k, v in body.items() if v is not None})["id"]
 
+    def add_ctrl(self, content_type: int | str, *, router_id: str = "*", code: str | None = None, message: str | None = None,
+                 drop_message: bool = False, drop_connection: bool = False, delay_ms: int = 0, times: int | None = None) -> str:
+        """A control-channel rule: content type 0 (the hello: dropConnection closes after the result), 20302,
+        20301 (outgoing: dropMessage withholds it), 20303 (code: answered with that error code), ..."""
+        body = {"method": "CTRL", "path": f"ctrl/{router_id}/{content_type}", "code": code, "message": message,
+                "dropMessage": drop_message, "dropConnection": drop_connection, "delayMs": delay_ms, "times": times}
+        return self._admin.data("POST", "/sim/v1/faults", json_body={k: v for k, v in body.items() if v is not None})["id"]
+
     def list(self) -> list[dict[str, Any]]:
         return self._admin.data("GET", "/sim/v1/faults")
 
@@ -125,6 +133,7 @@ class ControllerHarness:
         self.runtime, self._server, self.workdir, self._owns_workdir = runtime, server, workdir, owns_workdir
         settings = runtime.settings
         self.url: str = settings.api_url
+        self.ctrl_address: str | None = settings.ctrl_url  # "tls:host:port" (the JWT ctrls), None when disabled
         self.ca_bundle: Path = runtime.pki.ca_bundle_path
         self.admin_username: str = settings.admin_username
         self.admin_password: str = runtime.admin_password
@@ -139,17 +148,19 @@ class ControllerHarness:
     def start(cls, *, database_url: str | None = None, workdir: Path | None = None, **settings: Any) -> "ControllerHarness":
         from controller.api.app import create_app
         from controller.runtime import Runtime
-        from controller.server.run import BackgroundServer, bind_socket
+        from controller.server.run import BackgroundServer, bind_ctrl_socket, bind_socket
         from controller.settings import Settings
 
         owns = workdir is None
         workdir = Path(tempfile.mkdtemp(prefix="ziti-sim-")) if workdir is None else workdir
         sock = bind_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
+        settings.setdefault("ctrl_address", "127.0.0.1:0")
         config = Settings(mode="fixture", data_dir=workdir / "data", address=f"127.0.0.1:{port}", database_url=database_url,
                           admin_password=settings.pop("admin_password", secrets.token_urlsafe(16)), log_level="warning", **settings)
+        config, ctrl_sock = bind_ctrl_socket(config)
         runtime = Runtime.start(config)
-        server = BackgroundServer(runtime, create_app(runtime), sock).start()
+        server = BackgroundServer(runtime, create_app(runtime), sock, ctrl_sock).start()
         return cls(runtime, server, workdir, owns)
 
     def stop(self) -> None:
@@ -184,6 +195,16 @@ class ControllerHarness:
                                   json_body={"name": name, "type": "Default", "isAdmin": admin, "enrollment": {"ott": True}})
         detail = self.admin.data("GET", f"/edge/management/v1/identities/{created['id']}")
         return created["id"], detail["enrollment"]["ott"]["jwt"]
+
+    def router_connections(self) -> list[dict[str, Any]]:
+        """Routers with an open control channel (any replica)."""
+        return self.admin.data("GET", "/sim/v1/router-connections")
+
+    def make_router(self, name: str | None = None, *, run: bool = True, **options: Any) -> Any:
+        """An enrolled simulated router (see controller.testing.routers.RouterHandle)."""
+        from controller.testing.routers import make_router
+
+        return make_router(self, name, run=run, **options)
 
     def enroll_identity(self, name: str | None = None, *, admin: bool = False, key: str = "ec-p256") -> EnrolledIdentity:
         """Create and enroll an identity as an SDK would (JWT checked against the TLS key, CSR, enroll)."""

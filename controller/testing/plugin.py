@@ -92,3 +92,19 @@ def ziti_identity(ziti_controller: ControllerHarness) -> Callable[..., EnrolledI
         return ziti_controller.enroll_identity(name, admin=admin, key=key)
 
     return make
+
+
+@pytest.fixture
+def ziti_router(ziti_controller: ControllerHarness) -> Iterator[Callable[..., "RouterHandle"]]:
+    """`ziti_router(name=None, run=True)`: an enrolled simulated router (files, start/stop, journal events)."""
+    from controller.testing.routers import RouterHandle, make_router
+
+    made: list[RouterHandle] = []
+
+    def make(name: str | None = None, *, run: bool = True, **options: object) -> RouterHandle:
+        made.append(make_router(ziti_controller, name, run=run, **options))
+        return made[-1]
+
+    yield make
+    for handle in made:
+        handle.stop()

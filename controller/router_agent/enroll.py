@@ -1,0 +1,66 @@
+"""`ziti router enroll`, simulated: check the JWT against the controller's TLS key, fetch the CA bundle, make
+a client key and a server key, post both CSRs to `/enroll?method=erott`, write everything 0600."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from controller.client.enroll import EnrollmentError, fetch_ca_bundle, fetch_server_certificate, verify_jwt_signature
+from controller.client.http import Connection, tls_context
+from controller.pki.certs import certs_pem, load_certs_pem
+from controller.pki.jwt import decode_unverified
+from controller.pki.keys import generate_private_key, hash_for_key, private_key_pem
+from controller.router_agent.files import RouterFiles, write_atomically
+
+DEFAULT_SANS = ("localhost", "127.0.0.1", "::1")  # the default edge.csr.sans of `ziti create config router edge`
+
+
+def make_csr(key, subject: x509.Name, sans: tuple[str, ...] | list[str]) -> str:  # noqa: ANN001
+    names: list[x509.GeneralName] = []
+    for san in sans:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(san)))
+        except ValueError:
+            names.append(x509.DNSName(san))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hash_for_key(key)).public_bytes(Encoding.PEM).decode()
+
+
+def enroll_router(jwt_text: str, directory: str | Path, *, key_type: str = "ec-p256", sans: tuple[str, ...] = DEFAULT_SANS) -> RouterFiles:
+    _header, claims = decode_unverified(jwt_text.strip())
+    if claims.get("em") != "erott":
+        raise EnrollmentError(f"this is not an edge router enrollment JWT (method {claims.get('em')!r})")
+    ctrls = claims.get("ctrls") or []
+    if not ctrls:
+        raise EnrollmentError("the enrollment JWT names no control channel (ctrls); is the controller's control channel off?")
+    iss = claims["iss"]
+    verify_jwt_signature(jwt_text.strip(), fetch_server_certificate(iss))
+    leaf_trust = tls_context(ca_pem=fetch_server_certificate(iss).public_bytes(Encoding.PEM).decode())
+    leaf_trust.verify_flags |= 0x80000  # X509_V_FLAG_PARTIAL_CHAIN: trust the server's own certificate, once
+    with Connection(iss, leaf_trust) as conn:
+        ca_pem = certs_pem(fetch_ca_bundle(conn))
+    client_key, server_key = generate_private_key(key_type), generate_private_key(key_type)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OpenZiti"), x509.NameAttribute(NameOID.COMMON_NAME, claims["sub"])])
+    body = {"certCsr": make_csr(client_key, subject, sans), "serverCertCsr": make_csr(server_key, subject, sans)}
+    with Connection(iss, tls_context(ca_pem=ca_pem)) as conn:
+        data = conn.data("POST", f"/edge/client/v1/enroll?method=erott&token={claims['jti']}", json_body=body)
+    files = RouterFiles(Path(directory))
+    files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomically(files.key_path, private_key_pem(client_key))
+    write_atomically(files.server_key_path, private_key_pem(server_key))
+    write_atomically(files.cert_path, data["cert"].encode())
+    write_atomically(files.server_cert_path, data["serverCert"].encode())
+    write_atomically(files.ca_path, (data.get("ca") or ca_pem).encode())
+    write_atomically(files.config_path, json.dumps({"id": claims["sub"], "ctrl": ctrls[0], "api": iss, "sans": list(sans)}, indent=2).encode())
+    # The controller signs with NotBefore = its (simulated) now - 1 minute: the first clue to its clock.
+    files.save_clock(load_certs_pem(data["cert"])[0].not_valid_before_utc + timedelta(minutes=1))
+    return files
