@@ -340,7 +340,19 @@ def set_policy(body: PolicyUpdate, db: DbSession, runtime: RuntimeDep, _admin: A
     return ok(_policy_wire(policy.effective(runtime.settings, row), row))
 
 
-@router.get("/router-connections", operation_id="simListRouterConnections",
+class RouterConnectionWire(Wire):
+    router_id: str
+    name: str
+    connection_id: str
+    replica_id: str
+    ctrl_address: str
+    remote_address: str
+    fingerprint: str
+    version: str
+    connected_at: str
+
+
+@router.get("/router-connections", operation_id="simListRouterConnections", **answers(list[RouterConnectionWire]),
             summary="Routers with an open control channel, on any replica")
 def list_router_connections(db: DbSession, _admin: AdminSession):
     from controller.ctrl.status import connections_wire
