@@ -73,7 +73,7 @@ def get_ca_jwt(id: str, db: DbSession, runtime: RuntimeDep, settings: SettingsDe
 
 
 @management.post(
-    "/cas/{id}/verify", operation_id="verifyCa", **answers(Empty, 409),
+    "/cas/{id}/verify", operation_id="verifyCa", **answers(Empty, 400, 409),
     summary="Verify a CA with a PEM certificate it signed whose common name is its verificationToken",
     openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
@@ -83,7 +83,7 @@ def verify_ca(id: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDe
     return empty()
 
 
-@client.post("/enroll/ca", operation_id="enrollCa", **answers(Empty, 409), summary="Auto-enroll with a certificate from a verified third-party CA")
+@client.post("/enroll/ca", operation_id="enrollCa", **answers(Empty, 400, 401, 409), summary="Auto-enroll with a certificate from a verified third-party CA")
 def enroll_ca(raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, peer: PeerCerts):
     try:
         body = json.loads(raw) if raw.strip() else {}
