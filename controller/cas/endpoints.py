@@ -83,7 +83,7 @@ def verify_ca(id: str, raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDe
     return empty()
 
 
-@client.post("/enroll/ca", operation_id="enrollCa", **answers(Empty, 400, 401, 409), summary="Auto-enroll with a certificate from a verified third-party CA")
+@client.post("/enroll/ca", operation_id="enrollCa", **answers(Empty, 400, 409), summary="Auto-enroll with a certificate from a verified third-party CA")
 def enroll_ca(raw: RawBody, db: DbSession, now: Now, runtime: RuntimeDep, peer: PeerCerts):
     try:
         body = json.loads(raw) if raw.strip() else {}
