@@ -15,14 +15,16 @@ from typing import Annotated
 
 from cryptography import x509
 from fastapi import Depends, Query, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page, page_from_query, with_roles
 from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
-from controller.sessions.service import SessionContext, require_admin, resolve
+from controller.sessions.service import SessionContext, SessionNeedsWrite, require_admin, resolve
 from controller.settings import Settings
 from controller.sim import clock, policy
+from controller.store.db import READ_ONLY
 from controller.store.models import SimClock
 
 
@@ -43,21 +45,49 @@ class Transaction:
     session_error: ApiError | None = None
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Session, SimClock, SessionContext | None, ApiError | None]:
+    """Begin the transaction, read the sim row and resolve the API session. Nothing has been written yet,
+    so a connection found dropped (PostgreSQL restarted: no ping on checkout) is retried once."""
+    for attempt in (1, 2):
+        db = runtime.sessions()
+        if read_only:
+            db.connection(execution_options={READ_ONLY: True})
+        try:
+            sim = clock.row(db)
+            token = request.headers.get("zt-session")
+            session, session_error = None, None
+            if token:
+                settings = policy.effective(runtime.settings, sim)
+                try:
+                    session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only)
+                except ApiError as error:
+                    session_error = error
+            return db, sim, session, session_error
+        except DBAPIError as error:
+            db.close()
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+        except BaseException:
+            db.close()
+            raise
+    raise AssertionError("unreachable")
+
+
 def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transaction]:
     """The request owns the transaction: commit after the route returns (before the answer is sent),
-    roll back on any error, so every state change is all or nothing."""
-    db = runtime.sessions()
+    roll back on any error, so every state change is all or nothing. A GET or HEAD reads only (on SQLite:
+    no write lock), unless resolving its API session must write (see controller.sessions.service)."""
+    read_only = request.method in READ_METHODS
     try:
-        sim = clock.row(db)
-        token = request.headers.get("zt-session")
-        session, session_error = None, None
-        if token:
-            settings = policy.effective(runtime.settings, sim)
-            try:
-                session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout)
-                request.state.identity_id = session.identity.id  # for the access log
-            except ApiError as error:
-                session_error = error
+        db, sim, session, session_error = _open(runtime, request, read_only=read_only)
+    except SessionNeedsWrite:
+        db, sim, session, session_error = _open(runtime, request, read_only=False)
+    if session is not None:
+        request.state.identity_id = session.identity.id  # for the access log
+    try:
         yield Transaction(db, sim, session, session_error)
         db.commit()
     except BaseException:
