@@ -40,6 +40,10 @@ class SessionNeedsWrite(Exception):
     """Resolving the session must write (slide its expiry, or delete it once expired): the caller reopens its
     transaction for writing and resolves again."""
 
+    def __init__(self, *, expired: bool):
+        super().__init__("expired" if expired else "slide")
+        self.expired = expired
+
 
 @dataclass(frozen=True)
 class SessionContext:
@@ -76,12 +80,12 @@ def resolve(db: Session, token: str | None, *, now: datetime, timeout: timedelta
     session, identity = found
     if now > session.last_activity_at + timeout:
         if read_only:
-            raise SessionNeedsWrite()
+            raise SessionNeedsWrite(expired=True)
         db.delete(session)
         raise Unauthorized()
     if now - session.last_activity_at >= activity_resolution(timeout) or now < session.last_activity_at:
         if read_only:
-            raise SessionNeedsWrite()
+            raise SessionNeedsWrite(expired=False)
         session.last_activity_at = now
         session.updated_at = now
     return SessionContext(session, identity, now, timeout)
