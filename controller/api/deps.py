@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page, page_from_query, with_roles
 from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
+from controller.sessions import repository as session_repository
 from controller.sessions.service import SessionContext, SessionNeedsWrite, require_admin, resolve
 from controller.settings import Settings
 from controller.sim import clock, policy
@@ -61,15 +62,19 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
         if read_only:
             db.connection(execution_options={READ_ONLY: True})
         try:
-            sim = clock.row(db)
             token = request.headers.get("zt-session")
             session, session_error = None, None
             if token:
+                loaded, found = session_repository.clock_and_session(db, token)  # one statement
+                sim = loaded if loaded is not None else clock.row(db)
                 settings = policy.effective(runtime.settings, sim)
                 try:
-                    session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only)
+                    session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only,
+                                      found=found)
                 except ApiError as error:
                     session_error = error
+            else:
+                sim = clock.row(db)
             return db, sim, session, session_error
         except DBAPIError as error:
             db.close()

@@ -69,12 +69,19 @@ class ClientInfo:
     body: dict[str, Any]
 
 
-def resolve(db: Session, token: str | None, *, now: datetime, timeout: timedelta, read_only: bool = False) -> SessionContext:
+_LOOK_UP = object()
+
+
+def resolve(
+    db: Session, token: str | None, *, now: datetime, timeout: timedelta, read_only: bool = False, found: object = _LOOK_UP,
+) -> SessionContext:
     """The session behind a `zt-session` token, with its expiry slid forward; 401 UNAUTHORIZED otherwise.
-    `read_only`: raise SessionNeedsWrite instead of changing anything."""
+    `read_only`: raise SessionNeedsWrite instead of changing anything. `found`: the (session, identity) pair
+    already read with the clock (repository.clock_and_session), or None."""
     if not token:
         raise Unauthorized()
-    found = repository.by_token(db, token)
+    if found is _LOOK_UP:
+        found = repository.by_token(db, token)
     if found is None:
         raise Unauthorized()
     session, identity = found
