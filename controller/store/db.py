@@ -17,6 +17,8 @@ import hashlib
 import os
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -197,6 +199,14 @@ def serialize_first_start(db: Session) -> None:
     already began IMMEDIATE, which holds the write lock."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_START_LOCK_KEY})
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction only reads: on SQLite no write queue and no write lock (see READ_ONLY)."""
+    with sessions() as db:
+        db.connection(execution_options={READ_ONLY: True})
+        yield db
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
