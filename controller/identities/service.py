@@ -20,6 +20,7 @@ from controller.passwords import DEFAULT_COST, hash_password, verify_password
 from controller.pki.hierarchy import Pki
 from controller.settings import Settings
 from controller.sim.clock import wall_clock
+from controller.policies.roles import remove_references
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity
 
 DEFAULT_ADMIN_NAME = "Default Admin"
@@ -108,6 +109,7 @@ def update(db: Session, identity: Identity, body: IdentityUpdate | IdentityPatch
 def delete(db: Session, identity: Identity) -> None:
     if identity.is_default_admin:
         raise CanNotDeleteReferencedEntity.with_reason("the default admin cannot be deleted")
+    remove_references(db, "identities", identity.id)
     db.delete(identity)
 
 

@@ -23,6 +23,7 @@ from controller.routers import signing
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate
 from controller.settings import Settings
 from controller.sim import journal
+from controller.policies.roles import remove_references
 from controller.store.models import EdgeRouter, Enrollment
 
 FILTERABLE = {"id": EdgeRouter.id, "name": EdgeRouter.name, "isVerified": EdgeRouter.is_verified,
@@ -81,6 +82,7 @@ def update(db: Session, router: EdgeRouter, body: EdgeRouterUpdate | EdgeRouterP
 
 
 def delete(db: Session, router: EdgeRouter) -> None:
+    remove_references(db, "edge-routers", router.id)
     db.delete(router)  # its enrollment goes with it (ON DELETE CASCADE)
 
 
