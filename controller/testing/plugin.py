@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from controller.testing.harness import ControllerHarness, EnrolledIdentity
+from controller.testing.network import ziti_network  # noqa: F401  (the `ziti_network` fixture)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
