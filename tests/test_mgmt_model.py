@@ -383,3 +383,20 @@ def test_sessions_are_scoped_to_their_identity_and_served_at_the_legacy_alias(ct
     # a service's deletion takes its sessions with it
     ctl.admin.data("DELETE", f"{MGMT}/services/{web}")
     assert ctl.admin.data("GET", f"{MGMT}/sessions") == []
+
+
+# --- validation statuses -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"type": "Dial", "semantic": "AllOf"}, 602),  # name missing
+    ({"name": "p", "type": "dial", "semantic": "AllOf"}, 606),  # enum casing
+    ({"name": "p", "type": "Dial", "semantic": "AllOf", "identityRoles": "#all"}, 601),  # wrong type
+])
+def test_openapi_validation_statuses_are_a_compat_setting(isolated_database_url, tmp_path, body, status):
+    from controller.testing.harness import ControllerHarness
+
+    with ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path,
+                                 compat_openapi_validation_status=True) as real:
+        error = _error(real.admin.data, "POST", f"{MGMT}/service-policies", json_body=body)
+        assert (error.status, error.code) == (status, "COULD_NOT_VALIDATE")
