@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
+from controller.cli import network
 
 
 def _settings(args: argparse.Namespace):
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write our OpenAPI documents (client, management, sim)")
     openapi.add_argument("--out-dir", help="directory to write them to (default: the project's openapi/)")
 
+    network.add_commands(commands, _add_connection_options)  # config-type, config, service, policy
+
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
@@ -131,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             return _sim(args)
         if args.command == "pki":
             return _pki(args)
+        if args.command in network.COMMANDS:
+            with _admin(args) as conn:
+                return network.run(args, conn)
         if args.command == "openapi":
             from controller.api import openapi
 
