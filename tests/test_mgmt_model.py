@@ -400,3 +400,44 @@ def test_openapi_validation_statuses_are_a_compat_setting(isolated_database_url,
                                  compat_openapi_validation_status=True) as real:
         error = _error(real.admin.data, "POST", f"{MGMT}/service-policies", json_body=body)
         assert (error.status, error.code) == (status, "COULD_NOT_VALIDATE")
+
+
+# --- role queries on lists -----------------------------------------------------------------------------
+
+
+def test_role_filter_on_identity_service_and_router_lists(ctl, net, alice, bob):
+    admin = ctl.admin
+    admin.data("PATCH", f"{MGMT}/identities/{alice.id}", json_body={"roleAttributes": ["a", "b"]})
+    admin.data("PATCH", f"{MGMT}/identities/{bob.id}", json_body={"roleAttributes": ["a"]})
+    net.service("one", attributes=["web"])
+    two = net.service("two", attributes=["db", "all"])
+    net.router("er-1", attributes=["edge"])
+
+    def names(path: str) -> list[str]:
+        return sorted(e["name"] for e in admin.data("GET", f"{MGMT}{path}"))
+
+    assert names("/identities?roleFilter=%23a&roleFilter=%23b") == ["alice"]
+    assert names("/identities?roleFilter=%23a&roleFilter=%23b&roleSemantic=AnyOf") == ["alice", "bob"]
+    assert names(f"/identities?roleFilter=%23b&roleFilter=%40{bob.id}") == ["alice", "bob"]
+    assert names("/services?roleFilter=%23all") == ["two"]  # the literal attribute "all", as in the real store
+    assert names(f"/services?roleFilter=%40{two}") == ["two"]
+    assert names("/edge-routers?roleFilter=%23edge") == ["er-1"]
+    assert names("/edge-routers?roleFilter=%23none") == []
+    error = _error(admin.data, "GET", f"{MGMT}/services?roleFilter=%23web&roleSemantic=Some")
+    assert (error.status, error.code, error.cause["reason"]) == (400, "COULD_NOT_VALIDATE", "invalid semantic")
+
+
+def test_service_updates_move_when_policies_or_attributes_change_visibility(ctl, net, alice):
+    updates = f"{CLIENT}/current-api-session/service-updates"
+    net.service("web", attributes=["web"])
+    with alice.connect() as conn:
+        conn.login_cert()
+        first = conn.data("GET", updates)["lastChangeAt"]
+        ctl.clock.advance("1s")
+        net.service_policy("Dial", identities="#dialers", services="#web")
+        second = conn.data("GET", updates)["lastChangeAt"]
+        assert second > first
+        ctl.clock.advance("1s")
+        ctl.admin.data("PATCH", f"{MGMT}/identities/{alice.id}", json_body={"roleAttributes": ["dialers"]})
+        assert conn.data("GET", updates)["lastChangeAt"] > second
+        assert [s["name"] for s in conn.data("GET", f"{CLIENT}/services")] == ["web"]

@@ -9,6 +9,8 @@ from controller.api.envelope import created, empty, listing, ok
 from controller.authenticators import service as authenticators
 from controller.enrollments import service as enrollments
 from controller.identities import service
+from controller.policies.deps import RoleQueryDep
+from controller.policies.roles import IDENTITIES
 from controller.identities.schemas import IdentityCreate, IdentityPatch, IdentityUpdate
 from controller.store.models import Enrollment
 
@@ -22,8 +24,8 @@ def get_current_identity(db: DbSession, context: CurrentSession):
 
 
 @management.get("/identities", operation_id="listIdentities")
-def list_identities(db: DbSession, _admin: AdminSession, page: ListPage):
-    rows, total = service.list_page(db, page)
+def list_identities(db: DbSession, _admin: AdminSession, page: ListPage, role_query: RoleQueryDep):
+    rows, total = service.list_page(db, page, ids=role_query.ids(db, IDENTITIES))
     return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
 
 

@@ -21,6 +21,7 @@ from controller.pki.hierarchy import Pki
 from controller.settings import Settings
 from controller.sim.clock import wall_clock
 from controller.policies.roles import remove_references
+from controller.services.service import mark_changed as mark_services_changed
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity
 
 DEFAULT_ADMIN_NAME = "Default Admin"
@@ -103,6 +104,8 @@ def update(db: Session, identity: Identity, body: IdentityUpdate | IdentityPatch
         setattr(identity, column, defaults.get(field) if value is None else value)
     if identity.is_default_admin:
         identity.is_admin = True  # the default admin stays an admin, as in the real controller
+    if "role_attributes" in fields:  # its services may change: SDKs refetch when service-updates moves
+        mark_services_changed(db, now)
     identity.updated_at = now
 
 
@@ -113,8 +116,9 @@ def delete(db: Session, identity: Identity) -> None:
     db.delete(identity)
 
 
-def list_page(db: Session, page: Page) -> tuple[list[Identity], int]:
-    return paginate(db, select(Identity), page, repository.FILTERABLE, Identity.name)
+def list_page(db: Session, page: Page, *, ids: list[str] | None = None) -> tuple[list[Identity], int]:
+    stmt = select(Identity) if ids is None else select(Identity).where(Identity.id.in_(ids))
+    return paginate(db, stmt, page, repository.FILTERABLE, Identity.name)
 
 
 def to_wire_many(db: Session, identities: list[Identity], *, has_session: set[str] | None = None) -> list[dict[str, Any]]:

@@ -166,3 +166,22 @@ def remove_references(db: Session, collection: str, entity_id: str) -> None:
             roles = getattr(policy, column) or []
             if role in roles:
                 setattr(policy, column, [r for r in roles if r != role])
+
+
+def role_filter_ids(db: Session, kind: EntityKind, role_filter: list[str] | None, semantic: str | None) -> list[str] | None:
+    """`roleFilter`/`roleSemantic` on identity, service and edge-router lists: ids of the entities that carry all
+    (AllOf, the default) or any (AnyOf) of the `#` attributes, plus the `@` ids. `#all` here is the literal
+    attribute `all`, as in the real store. None: no role filter was given."""
+    if not role_filter:
+        return None
+    semantic = semantic or "AllOf"
+    if semantic.lower() not in ("allof", "anyof"):
+        raise CouldNotValidate.for_field("semantic", "invalid semantic", semantic)
+    ids = {r[1:] for r in role_filter if r.startswith("@")}
+    wanted = {r[1:] for r in role_filter if r.startswith("#")}
+    if wanted:
+        for row in _entities(db, kind):
+            have = set(row.role_attributes or [])
+            if (wanted <= have) if semantic.lower() == "allof" else bool(wanted & have):
+                ids.add(row.id)
+    return sorted(ids)

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
+from controller.policies.deps import RoleQueryDep
+from controller.policies.roles import EDGE_ROUTERS
 from controller.routers import service
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate, RouterExtendRequest
 from controller.sim import journal
@@ -29,8 +31,8 @@ def extend_router_enrollment(
 
 
 @management.get("/edge-routers", operation_id="listEdgeRouters")
-def list_edge_routers(db: DbSession, _admin: AdminSession, page: ListPage):
-    rows, total = service.list_page(db, page)
+def list_edge_routers(db: DbSession, _admin: AdminSession, page: ListPage, role_query: RoleQueryDep):
+    rows, total = service.list_page(db, page, ids=role_query.ids(db, EDGE_ROUTERS))
     return listing(service.to_wire_many(db, rows), limit=page.limit, offset=page.offset, total=total)
 
 

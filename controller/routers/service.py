@@ -42,8 +42,9 @@ def get(db: Session, router_id: str, *, for_update: bool = False) -> EdgeRouter:
     return router
 
 
-def list_page(db: Session, page: Page) -> tuple[list[EdgeRouter], int]:
-    return paginate(db, select(EdgeRouter), page, FILTERABLE, EdgeRouter.name)
+def list_page(db: Session, page: Page, *, ids: list[str] | None = None) -> tuple[list[EdgeRouter], int]:
+    stmt = select(EdgeRouter) if ids is None else select(EdgeRouter).where(EdgeRouter.id.in_(ids))
+    return paginate(db, stmt, page, FILTERABLE, EdgeRouter.name)
 
 
 def _check_name_free(db: Session, name: str, own_id: str | None = None) -> None:

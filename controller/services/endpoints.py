@@ -107,9 +107,12 @@ async def list_external_jwt_signers(page: ListPage):
 @management.get("/services", operation_id="listServices")
 def list_management_services(db: DbSession, admin: AdminSession, page: ListPage,
                              config_types: str | None = Query(None, alias="configTypes"),
-                             as_identity: str | None = Query(None, alias="asIdentity")):
+                             as_identity: str | None = Query(None, alias="asIdentity"),
+                             role_filter: list[str] | None = Query(None, alias="roleFilter"),
+                             role_semantic: str | None = Query(None, alias="roleSemantic")):
     identity = service.identity_by_id_or_name(db, as_identity) if as_identity else admin.identity
-    rows, total, permissions = service.visible_page(db, identity, page)
+    role_ids = roles.role_filter_ids(db, roles.SERVICES, role_filter, role_semantic)
+    rows, total, permissions = service.visible_page(db, identity, page, role_ids=role_ids)
     requested = [c for c in (config_types or "").split(",") if c]
     return _page(service.to_wire_many(db, rows, permissions=permissions, config_types=requested), page, total)
 

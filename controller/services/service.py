@@ -103,12 +103,16 @@ def identity_by_id_or_name(db: Session, value: str) -> Identity:
     return identity
 
 
-def visible_page(db: Session, identity: Identity, page: Page) -> tuple[list[Service], int, dict[str, set[str]]]:
-    """The services an identity sees (admins: all; others: those a service-policy grants) and its permissions."""
+def visible_page(db: Session, identity: Identity, page: Page, *, role_ids: list[str] | None = None
+                 ) -> tuple[list[Service], int, dict[str, set[str]]]:
+    """The services an identity sees (admins: all; others: those a service-policy grants) and its permissions;
+    `role_ids` narrows them further (a `roleFilter`)."""
     permissions = roles.permissions_by_service(db, identity)
     stmt = select(Service)
     if not identity.is_admin:
         stmt = stmt.where(Service.id.in_(sorted(permissions)))
+    if role_ids is not None:
+        stmt = stmt.where(Service.id.in_(role_ids))
     rows, total = paginate(db, stmt, page, FILTERABLE, Service.name)
     return rows, total, permissions
 
