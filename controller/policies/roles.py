@@ -1,20 +1,21 @@
 """Roles: validating policy role lists (`#attr`, `@id`, `#all` alone), matching entities against them, and
 resolving at request time, from the rows of the request's own transaction, what each policy grants.
 
-Nothing is cached: every replica reads the same rows, so a change to an entity's attributes or a policy's
-roles is seen by the next request anywhere. The candidate rows are narrowed in SQL (only the policies and
-entities involved are read); the role match itself is evaluated here, the same way on SQLite and PostgreSQL.
+Nothing is cached: every question (who may dial what, which routers an identity or a service reaches) is one
+SQL query evaluated by the database at request time (the role match is `policies/sql.py`), so a change to an
+entity's attributes or a policy's roles is seen by the next request on every replica.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from controller.errors import CouldNotValidate
+from controller.policies import sql
 from controller.store.models import (
     EdgeRouter, EdgeRouterPolicy, Identity, Service, ServiceEdgeRouterPolicy, ServicePolicy,
 )
@@ -63,83 +64,75 @@ def validate_roles(db: Session, field: str, roles: list[str] | None, kind: Entit
     return sorted(roles)
 
 
-def matches(roles: Iterable[str], semantic: str, entity_id: str, attributes: Iterable[str] | None) -> bool:
-    """The real rule: an `@id` always matches; `#all` matches everything; otherwise the `#` roles must all
-    (AllOf) or any (AnyOf) be among the entity's attributes. An empty role list matches nothing."""
-    roles = list(roles or [])
-    if f"@{entity_id}" in roles or "#all" in roles:
-        return True
-    wanted = {r[1:] for r in roles if r.startswith("#")}
-    if not wanted:
-        return False
-    have = set(attributes or [])
-    return wanted <= have if semantic != "AnyOf" else bool(wanted & have)
+def _dialect(db: Session) -> str:
+    return db.get_bind().dialect.name
 
 
-def _entities(db: Session, kind: EntityKind, columns: tuple = ()) -> list[Any]:
-    return list(db.execute(select(kind.model.id, kind.model.role_attributes, *columns)))
+def _match(db: Session, policy: Any, roles_column: str, entity: Any) -> Any:
+    """SQL: `entity` (a mapped class or alias) matches the `roles_column` side of `policy` (a mapped class)."""
+    return sql.matches(getattr(policy, roles_column), policy.semantic, entity.id, entity.role_attributes, _dialect(db))
 
 
-def matched_ids(db: Session, kind: EntityKind, roles: list[str], semantic: str) -> list[str]:
-    """Ids of the entities one side of a policy matches."""
-    if not roles:
-        return []
-    return [row.id for row in _entities(db, kind) if matches(roles, semantic, row.id, row.role_attributes)]
+def matched_ids(db: Session, kind: EntityKind, policy: Any, roles_column: str) -> list[str]:
+    """Ids of the entities one side of a stored policy matches."""
+    model = type(policy)
+    stmt = (select(kind.model.id).select_from(model).join(kind.model, true())
+            .where(model.id == policy.id, _match(db, model, roles_column, kind.model)))
+    return list(db.scalars(stmt.order_by(kind.model.id)))
 
 
-# --- what policies grant -------------------------------------------------------------------------------
+def policies_matching(db: Session, model: Any, roles_column: str, kind: EntityKind, entity_id: str, *,
+                      where: Any = None) -> list[Any]:
+    """The policies of `model` whose `roles_column` side matches the entity."""
+    stmt = (select(model).select_from(kind.model).join(model, true())
+            .where(kind.model.id == entity_id, _match(db, model, roles_column, kind.model)))
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(db.scalars(stmt.order_by(model.id)))
+
+
+# --- what policies grant (one query each, resolved by the database at request time) -------------------
 
 
 def service_policies_of_identity(db: Session, identity: Identity, policy_type: int | None = None) -> list[ServicePolicy]:
-    stmt = select(ServicePolicy)
-    if policy_type is not None:
-        stmt = stmt.where(ServicePolicy.policy_type == policy_type)
-    return [p for p in db.scalars(stmt.order_by(ServicePolicy.id))
-            if matches(p.identity_roles, p.semantic, identity.id, identity.role_attributes)]
+    where = ServicePolicy.policy_type == policy_type if policy_type is not None else None
+    return policies_matching(db, ServicePolicy, "identity_roles", IDENTITIES, identity.id, where=where)
 
 
 def permissions_by_service(db: Session, identity: Identity) -> dict[str, set[str]]:
     """service id -> {"Dial", "Bind"} for one identity, through the service-policies that match it."""
-    policies = service_policies_of_identity(db, identity)
-    if not policies:
-        return {}
+    stmt = (select(Service.id, ServicePolicy.policy_type).distinct()
+            .select_from(Identity).join(ServicePolicy, true()).join(Service, true())
+            .where(Identity.id == identity.id, _match(db, ServicePolicy, "identity_roles", Identity),
+                   _match(db, ServicePolicy, "service_roles", Service)))
     result: dict[str, set[str]] = {}
-    for row in _entities(db, SERVICES):
-        for policy in policies:
-            if matches(policy.service_roles, policy.semantic, row.id, row.role_attributes):
-                result.setdefault(row.id, set()).add(TYPE_NAMES[policy.policy_type])
+    for service_id, policy_type in db.execute(stmt):
+        if policy_type in TYPE_NAMES:
+            result.setdefault(service_id, set()).add(TYPE_NAMES[policy_type])
     return result
 
 
 def granting_policies(db: Session, identity: Identity, service: Service, policy_type: int) -> list[ServicePolicy]:
-    return [p for p in service_policies_of_identity(db, identity, policy_type)
-            if matches(p.service_roles, p.semantic, service.id, service.role_attributes)]
+    stmt = (select(ServicePolicy).select_from(Identity).join(Service, true()).join(ServicePolicy, true())
+            .where(Identity.id == identity.id, Service.id == service.id, ServicePolicy.policy_type == policy_type,
+                   _match(db, ServicePolicy, "identity_roles", Identity),
+                   _match(db, ServicePolicy, "service_roles", Service)))
+    return list(db.scalars(stmt.order_by(ServicePolicy.id)))
 
 
-def edge_router_policies_of_identity(db: Session, identity: Identity) -> list[EdgeRouterPolicy]:
-    return [p for p in db.scalars(select(EdgeRouterPolicy).order_by(EdgeRouterPolicy.id))
-            if matches(p.identity_roles, p.semantic, identity.id, identity.role_attributes)]
+def _routers_through(db: Session, model: Any, side_column: str, kind: EntityKind, entity_id: str) -> set[str]:
+    entity = kind.model
+    stmt = (select(EdgeRouter.id).distinct().select_from(entity).join(model, true()).join(EdgeRouter, true())
+            .where(entity.id == entity_id, _match(db, model, side_column, entity), _match(db, model, "edge_router_roles", EdgeRouter)))
+    return set(db.scalars(stmt))
 
 
 def router_ids_for_identity(db: Session, identity: Identity) -> set[str]:
-    policies = edge_router_policies_of_identity(db, identity)
-    if not policies:
-        return set()
-    return {row.id for row in _entities(db, EDGE_ROUTERS)
-            if any(matches(p.edge_router_roles, p.semantic, row.id, row.role_attributes) for p in policies)}
-
-
-def serps_of_service(db: Session, service: Service) -> list[ServiceEdgeRouterPolicy]:
-    return [p for p in db.scalars(select(ServiceEdgeRouterPolicy).order_by(ServiceEdgeRouterPolicy.id))
-            if matches(p.service_roles, p.semantic, service.id, service.role_attributes)]
+    return _routers_through(db, EdgeRouterPolicy, "identity_roles", IDENTITIES, identity.id)
 
 
 def router_ids_for_service(db: Session, service: Service) -> set[str]:
-    policies = serps_of_service(db, service)
-    if not policies:
-        return set()
-    return {row.id for row in _entities(db, EDGE_ROUTERS)
-            if any(matches(p.edge_router_roles, p.semantic, row.id, row.role_attributes) for p in policies)}
+    return _routers_through(db, ServiceEdgeRouterPolicy, "service_roles", SERVICES, service.id)
 
 
 def session_router_ids(db: Session, identity: Identity, service: Service) -> set[str]:
@@ -180,8 +173,6 @@ def role_filter_ids(db: Session, kind: EntityKind, role_filter: list[str] | None
     ids = {r[1:] for r in role_filter if r.startswith("@")}
     wanted = {r[1:] for r in role_filter if r.startswith("#")}
     if wanted:
-        for row in _entities(db, kind):
-            have = set(row.role_attributes or [])
-            if (wanted <= have) if semantic.lower() == "allof" else bool(wanted & have):
-                ids.add(row.id)
+        condition = sql.carries(kind.model.role_attributes, wanted, semantic.lower() == "allof", _dialect(db))
+        ids.update(db.scalars(select(kind.model.id).where(condition)))
     return sorted(ids)

@@ -188,11 +188,10 @@ def to_wire(db: Session, kind: PolicyKind, policy: Any) -> dict[str, Any]:
 
 def member_ids(db: Session, kind: PolicyKind, policy: Any, link: str) -> list[str]:
     side = next(s for s in kind.sides if s.link == link)
-    return roles.matched_ids(db, side.kind, list(getattr(policy, side.column) or []), policy.semantic or "AllOf") if side.kind else []
+    return roles.matched_ids(db, side.kind, policy, side.column) if side.kind else []
 
 
 def policies_matching(db: Session, kind: PolicyKind, link: str, entity: Any) -> list[str]:
     """Ids of the policies of `kind` whose `link` side matches `entity` (e.g. the service-policies of an identity)."""
     side = next(s for s in kind.sides if s.link == link)
-    return [p.id for p in db.scalars(select(kind.model))
-            if roles.matches(getattr(p, side.column) or [], p.semantic or "AllOf", entity.id, entity.role_attributes)]
+    return [p.id for p in roles.policies_matching(db, kind.model, side.column, side.kind, entity.id)]
