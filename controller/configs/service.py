@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select
+from sqlalchemy import exists, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from controller.api.listing import Page, paginate
 from controller.api.render import base_entity, entity_ref
 from controller.errors import CouldNotValidate, NotFound, Unhandled
 from controller.ids import new_id
+from controller.policies.sql import elements
 from controller.store.models import Config, ConfigType, Service
 
 CONFIG_TYPE_FILTERABLE = {"id": ConfigType.id, "name": ConfigType.name, "createdAt": ConfigType.created_at,
@@ -177,7 +178,9 @@ def delete(db: Session, row: Config, *, now: datetime) -> None:
 
 
 def services_using(db: Session, config_id: str) -> list[Service]:
-    return [s for s in db.scalars(select(Service).order_by(Service.id)) if config_id in (s.configs or [])]
+    config = elements(Service.configs, db.get_bind().dialect.name)
+    used = exists(select(literal(1)).select_from(config).where(config.c.value == config_id))
+    return list(db.scalars(select(Service).where(used).order_by(Service.id)))
 
 
 def list_page(db: Session, page: Page, stmt: Any = None) -> tuple[list[Config], int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import exists, literal, select, true
 from sqlalchemy.orm import Session
 
 from controller.errors import CouldNotValidate
@@ -155,10 +155,10 @@ def remove_references(db: Session, collection: str, entity_id: str) -> None:
     """Deleting an identity, service or edge router drops its `@id` from every policy; the policies stay."""
     role = f"@{entity_id}"
     for model, column in _REFERENCING[collection]:
-        for policy in db.scalars(select(model)):
-            roles = getattr(policy, column) or []
-            if role in roles:
-                setattr(policy, column, [r for r in roles if r != role])
+        entries = sql.elements(getattr(model, column), _dialect(db))
+        naming = exists(select(literal(1)).select_from(entries).where(entries.c.value == role))
+        for policy in db.scalars(select(model).where(naming)):
+            setattr(policy, column, [r for r in getattr(policy, column) if r != role])
 
 
 def role_filter_ids(db: Session, kind: EntityKind, role_filter: list[str] | None, semantic: str | None) -> list[str] | None:
