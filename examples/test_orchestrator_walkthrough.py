@@ -67,3 +67,14 @@ def test_walkthrough_finds_everything_by_tag_filters(ziti_controller, deployment
         "edge-router-policies": [built.edge_router_policy],
         "service-edge-router-policies": [built.service_edge_router_policy],
     }
+
+
+def test_one_line_setups_with_the_ziti_network_fixture(ziti_identity, ziti_network):
+    alice = ziti_identity(name="alice")
+    svc = ziti_network.service("svc")
+    ziti_network.allow(alice, svc, "Dial")  # alice may dial svc
+    ziti_network.route(alice, svc)  # and a router both router policies reach
+    with alice.connect() as conn:
+        conn.login_cert()
+        session = conn.data("POST", f"{CLIENT}/sessions", json_body={"serviceId": svc, "type": "Dial"})
+    assert session["serviceId"] == svc and len(session["edgeRouters"]) == 1

@@ -441,3 +441,21 @@ def test_service_updates_move_when_policies_or_attributes_change_visibility(ctl,
         ctl.admin.data("PATCH", f"{MGMT}/identities/{alice.id}", json_body={"roleAttributes": ["dialers"]})
         assert conn.data("GET", updates)["lastChangeAt"] > second
         assert [s["name"] for s in conn.data("GET", f"{CLIENT}/services")] == ["web"]
+
+
+def test_snapshots_carry_the_management_model(ctl, net, alice):
+    type_id = net.config_type("t", HOST_SCHEMA)
+    config = net.config(type_id, {"port": 1})
+    svc = net.service("svc", configs=[config])
+    net.allow(alice, svc)
+    net.route(alice, svc)
+    with alice.connect() as conn:
+        conn.login_cert()
+        conn.data("POST", f"{CLIENT}/sessions", json_body={"serviceId": svc})
+    ctl.snapshot("model")
+    ctl.reset()
+    assert ctl.admin.data("GET", f"{MGMT}/service-policies") == [] and ctl.admin.data("GET", f"{MGMT}/config-types") == []
+    ctl.restore("model")
+    assert ctl.admin.data("GET", f"{MGMT}/services/{svc}")["configs"] == [config]
+    assert len(ctl.admin.data("GET", f"{MGMT}/sessions")) == 1
+    assert {n: s["permissions"] for n, s in _client_services(alice).items()} == {"svc": ["Dial"]}
