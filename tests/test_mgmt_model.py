@@ -459,3 +459,18 @@ def test_snapshots_carry_the_management_model(ctl, net, alice):
     assert ctl.admin.data("GET", f"{MGMT}/services/{svc}")["configs"] == [config]
     assert len(ctl.admin.data("GET", f"{MGMT}/sessions")) == 1
     assert {n: s["permissions"] for n, s in _client_services(alice).items()} == {"svc": ["Dial"]}
+
+
+@pytest.mark.parametrize("collection, body", [
+    ("identities", {"name": "x", "type": "Default", "isAdmin": False}),
+    ("edge-routers", {"name": "x"}),
+    ("services", {"name": "x", "encryptionRequired": True}),
+])
+def test_role_attributes_may_not_start_with_hash_or_at(ctl, collection, body):
+    for bad, prefix in (("#a", "#"), ("@b", "@")):
+        error = _error(ctl.admin.data, "POST", f"{MGMT}/{collection}", json_body={**body, "roleAttributes": ["ok", bad]})
+        assert (error.status, error.cause["field"], error.cause["reason"]) == (
+            400, "roleAttributes", f"role attributes may not be prefixed with {prefix}")
+    entity = ctl.admin.data("POST", f"{MGMT}/{collection}", json_body={**body, "roleAttributes": ["ok"]})["id"]
+    error = _error(ctl.admin.data, "PATCH", f"{MGMT}/{collection}/{entity}", json_body={"roleAttributes": ["#no"]})
+    assert error.cause["field"] == "roleAttributes"
