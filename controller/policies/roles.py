@@ -94,11 +94,6 @@ def policies_matching(db: Session, model: Any, roles_column: str, kind: EntityKi
 # --- what policies grant (one query each, resolved by the database at request time) -------------------
 
 
-def service_policies_of_identity(db: Session, identity: Identity, policy_type: int | None = None) -> list[ServicePolicy]:
-    where = ServicePolicy.policy_type == policy_type if policy_type is not None else None
-    return policies_matching(db, ServicePolicy, "identity_roles", IDENTITIES, identity.id, where=where)
-
-
 def permissions_by_service(db: Session, identity: Identity) -> dict[str, set[str]]:
     """service id -> {"Dial", "Bind"} for one identity, through the service-policies that match it."""
     stmt = (select(Service.id, ServicePolicy.policy_type).distinct()

@@ -23,7 +23,7 @@ from controller.errors import ApiError, CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.policies import roles
 from controller.sessions.service import SessionContext
-from controller.store.models import ApiSession, EdgeRouter, Identity, Service, ServicePolicy, ServiceSession
+from controller.store.models import EdgeRouter, Identity, Service, ServicePolicy, ServiceSession
 
 EDGE_PORT = 3022
 MAX_SESSION_ROUTERS = 25
@@ -142,6 +142,3 @@ def to_wire(db: Session, row: ServiceSession, *, with_routers: bool = True) -> d
     data["_links"] = {**links("sessions", row.id), "route-path": {"href": f"./sessions/{row.id}/route-path"}}
     return data
 
-
-def api_session_of(db: Session, row: ServiceSession) -> ApiSession | None:
-    return db.get(ApiSession, row.api_session_id)
