@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     compat_strict_csr_trailing_data: bool = False
     compat_enrollment_duration_floor: bool = False
     compat_duplicate_key_roll_header: bool = True
+    # The real go-openapi layer answers a body that fails schema validation with its error code as the HTTP
+    # status (601 type, 602 required, 606 enum; openziti/ziti#3462); off: 400, the status clients expect.
+    compat_openapi_validation_status: bool = False
 
     password_hash_cost: int | None = Field(
         None, ge=10, le=20, description="log2 of scrypt's N for updb passwords; default 14, or 10 in fixture mode"

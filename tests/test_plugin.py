@@ -39,7 +39,7 @@ def test_enrolled_identity(ziti_controller, ziti_identity):
     # leave traces for the next test to not find
     ziti_controller.clock.advance("3d")
     ziti_controller.faults.add("/nowhere", status=500, code="LEFT_OVER")
-    ziti_controller.admin.data("POST", "/edge/management/v1/services", json_body={"name": "left-over"})
+    ziti_controller.admin.data("POST", "/edge/management/v1/services", json_body={"name": "left-over", "encryptionRequired": True})
     SEEN["x"] = ident.id
 
 

@@ -15,13 +15,16 @@ from controller.api.guard import RequestGuardMiddleware
 from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RequestLimiter, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.cas import endpoints as cas
+from controller.configs import endpoints as configs
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
 from controller.logs.middleware import AccessMiddleware
 from controller.ops import endpoints as ops
 from controller.ops.health import Lifecycle, default_registry
+from controller.policies import endpoints as policies
 from controller.routers import endpoints as routers
 from controller.runtime import Runtime
+from controller.service_sessions import endpoints as service_sessions
 from controller.services import endpoints as services
 from controller.sessions import endpoints as sessions
 from controller.sim import endpoints as sim
@@ -41,12 +44,12 @@ def _shared() -> list[APIRouter]:
 
 
 def client_api() -> list[APIRouter]:
-    return [*_shared(), enrollments.client, routers.client, services.client, cas.client]
+    return [*_shared(), enrollments.client, routers.client, services.client, cas.client, service_sessions.client]
 
 
 def management_api() -> list[APIRouter]:
     return [*_shared(), identities.management, authenticators.management, enrollments.management, routers.management,
-            services.management, cas.management]
+            services.management, cas.management, configs.management, policies.management, service_sessions.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -10,6 +10,7 @@ from typing import Any
 
 from controller import __version__
 from controller.cli import ca as ca_cli
+from controller.cli import network
 from controller.cli.errors import CliError, UsageError
 
 
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     certs.register(commands, identity, _add_connection_options)
 
+    network.add_commands(commands, _add_connection_options)  # config-type, config, service, policy
+
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
     show.add_argument("--data-dir")
@@ -166,6 +169,9 @@ def _run(args: argparse.Namespace) -> int:
         return _sim(args)
     if args.command == "pki":
         return _pki(args)
+    if args.command in network.COMMANDS:
+        with _admin(args) as conn:
+            return network.run(args, conn)
     if args.command == "openapi":
         from controller.api import openapi
 

@@ -23,6 +23,7 @@ import pytest
 
 from controller.testing.external_ca import ziti_external_ca  # noqa: F401 - registers the fixture
 from controller.testing.harness import ControllerHarness, EnrolledIdentity
+from controller.testing.network import ziti_network  # noqa: F401  (the `ziti_network` fixture)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
