@@ -50,9 +50,7 @@ def test_walkthrough_builds_a_working_service_and_tears_it_down(ziti_controller,
         assert conn.data("GET", f"{CLIENT}/services") == []
 
 
-# Needs the full ZitiQL filter language (tags.<name>, `!= null`, parentheses, `or`), which the listing helper
-# gains in a parallel branch; until it is merged these filters are refused with INVALID_FILTER.
-@pytest.mark.xfail(raises=ControllerError, strict=False, reason="ZitiQL tag filters land with the ZitiQL branch")
+# Real orchestrators find their objects again with ZitiQL tag filters (tags.<name>, `!= null`, parentheses, `or`).
 def test_walkthrough_finds_everything_by_tag_filters(ziti_controller, deployment):
     built, _, _ = deployment
     try:

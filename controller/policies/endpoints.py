@@ -230,7 +230,8 @@ def _attributes(db: Any, model: Any, page: Page):
     values = sorted({a for attrs in db.scalars(select(model.role_attributes)) for a in attrs or []})
     if page.filter and values:  # the filter runs in SQL over a one-column row set of the values
         rows = union_all(*[select(literal(v, String(255)).label("id")) for v in values]).subquery()
-        values = list(db.scalars(select(rows.c.id).where(filter_clause(page.filter, {"id": rows.c.id})).order_by(rows.c.id)))
+        condition = filter_clause(page, {"id": rows.c.id}, db.get_bind().dialect.name)
+        values = list(db.scalars(select(rows.c.id).where(condition).order_by(rows.c.id)))
     return listing(values, limit=len(values), offset=0, total=len(values))
 
 
