@@ -566,3 +566,9 @@ def test_sim_snapshot_and_policy_commands(clean_mock, tmp_path):
     assert sim_json(mock, tmp_path, "policy")["identityCertLifetimeSeconds"] == 365 * 86400
     bad = sim(mock, tmp_path, "policy", "set", "--session-timeout", "soon")
     assert bad.returncode == 1 and "COULD_NOT_VALIDATE" in bad.stderr
+    # flags without the word "set" still set (they used to be ignored: the command only showed the policy)
+    assert sim_json(mock, tmp_path, "policy", "--allow-expired-certs", "default")["overridden"] == []
+    assert sim_json(mock, tmp_path, "policy", "--session-timeout", "2m")["sessionTimeoutSeconds"] == 120
+    assert sim_json(mock, tmp_path, "policy", "show")["overridden"] == ["sessionTimeout"]
+    empty = sim(mock, tmp_path, "policy", "set")
+    assert empty.returncode == 2 and empty.stderr.startswith("error: ") and "--identity-cert-lifetime" in empty.stderr
