@@ -3,6 +3,7 @@ template and status; operation outcomes by error code; sessions; database latenc
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -117,7 +118,7 @@ def test_lab_mode_serves_metrics_by_default_and_in_multiprocess_mode(tmp_path):
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     port = free_port()
-    env = clean_env(ZITI_SIM_ADMIN_PASSWORD="lab-" + "x7" * 10, PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    env = clean_env(ZITI_SIM_ADMIN_PASSWORD=secrets.token_urlsafe(18), PROMETHEUS_MULTIPROC_DIR=str(multiproc))
     served = start_serve(tmp_path, "--mode", "lab", "--data-dir", str(tmp_path / "data"), "--address", f"127.0.0.1:{port}",
                          "--log-level", "warning", data_dir=tmp_path / "data", url=f"https://127.0.0.1:{port}", env=env)
     try:
