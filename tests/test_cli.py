@@ -359,6 +359,7 @@ def test_lab_mode_refuses_a_weak_admin_password(tmp_path, password):
     assert "error:" in result.stderr
     assert "lab mode" in result.stderr
     assert "admin password" in result.stderr
+    assert not (tmp_path / "lab").exists()  # refused before anything is created, like any other bad setting
 
 
 def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
