@@ -160,3 +160,15 @@ def test_a_request_answered_by_a_fault_is_labelled_by_its_route(metered):
     assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="POST", route=EXTEND, status="503") == 1
     assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="POST", route=EXTEND, status="400") == 1
     assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="GET", route="unmatched", status="404") == 1
+
+
+def test_cli_commands_leave_no_admin_session_behind(metered, capsys):
+    # each command logs in; a lab's cron job of `certs expiring` used to pile up live admin sessions
+    from controller.cli.main import main
+
+    before = value(scrape(metered), "ziti_sim_api_sessions_alive")
+    conn = ["--controller", metered.url, "--ca", str(metered.ca_bundle), f"--password={metered.admin_password}"]
+    for argv in (["sim", "clock", *conn], ["certs", "expiring", "--within", "30d", *conn]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert value(scrape(metered), "ziti_sim_api_sessions_alive") == before
