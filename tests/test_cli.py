@@ -382,7 +382,8 @@ def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
         shown = subprocess.run([sys.executable, "-m", "controller", "sim", "clock", "show", "--data-dir", str(data_dir),
                                 "--controller", served.url], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert shown.returncode == 1
-        assert "error:" in shown.stderr and "NOT_FOUND" in shown.stderr
+        assert shown.stderr.startswith("error: ") and len(shown.stderr.strip().splitlines()) == 1
+        assert "simulation API" in shown.stderr and "lab mode" in shown.stderr  # not a bare NOT_FOUND
     finally:
         stop(served.proc)
 

@@ -6,6 +6,7 @@ import http.client
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 from controller.cli.errors import CliError
 from controller.client.errors import ControllerError
@@ -28,6 +29,22 @@ def admin_password(settings: Settings, explicit: str | None) -> tuple[str, str]:
 class AdminConnection(Connection):
     """The CLI's admin connection: it ends its API session when the command is done (logout), so commands run
     from a script or a cron job leave no live sessions behind."""
+
+    def data(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return super().data(method, path, **kwargs)
+        except ControllerError as error:
+            if error.status == 404 and path.startswith("/sim/v1/") and not error.cause and not self._serves_sim():
+                raise CliError(f"{self.base_url} does not serve the simulation API (/sim/v1): it runs in lab mode "
+                               "(or is not ziti-controller-sim)") from None
+            raise
+
+    def _serves_sim(self) -> bool:
+        try:
+            super().data("GET", "/sim/v1/clock")
+        except ControllerError as error:
+            return error.status != 404
+        return True
 
     def __exit__(self, *exc: object) -> None:
         try:
