@@ -360,6 +360,7 @@ def test_lab_mode_refuses_a_weak_admin_password(tmp_path, password):
     assert "error:" in result.stderr
     assert "lab mode" in result.stderr
     assert "admin password" in result.stderr
+    assert not (tmp_path / "lab").exists()  # refused before anything is created, like any other bad setting
 
 
 def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
@@ -382,7 +383,8 @@ def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
         shown = subprocess.run([sys.executable, "-m", "controller", "sim", "clock", "show", "--data-dir", str(data_dir),
                                 "--controller", served.url], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert shown.returncode == 1
-        assert "error:" in shown.stderr and "NOT_FOUND" in shown.stderr
+        assert shown.stderr.startswith("error: ") and len(shown.stderr.strip().splitlines()) == 1
+        assert "simulation API" in shown.stderr and "lab mode" in shown.stderr  # not a bare NOT_FOUND
     finally:
         stop(served.proc)
 
@@ -567,6 +569,12 @@ def test_sim_snapshot_and_policy_commands(clean_mock, tmp_path):
     assert sim_json(mock, tmp_path, "policy")["identityCertLifetimeSeconds"] == 365 * 86400
     bad = sim(mock, tmp_path, "policy", "set", "--session-timeout", "soon")
     assert bad.returncode == 1 and "COULD_NOT_VALIDATE" in bad.stderr
+    # flags without the word "set" still set (they used to be ignored: the command only showed the policy)
+    assert sim_json(mock, tmp_path, "policy", "--allow-expired-certs", "default")["overridden"] == []
+    assert sim_json(mock, tmp_path, "policy", "--session-timeout", "2m")["sessionTimeoutSeconds"] == 120
+    assert sim_json(mock, tmp_path, "policy", "show")["overridden"] == ["sessionTimeout"]
+    empty = sim(mock, tmp_path, "policy", "set")
+    assert empty.returncode == 2 and empty.stderr.startswith("error: ") and "--identity-cert-lifetime" in empty.stderr
 
 
 def test_config_service_and_policy_commands(clean_mock, tmp_path):

@@ -18,7 +18,7 @@ from controller.cas import endpoints as cas
 from controller.configs import endpoints as configs
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
-from controller.logs.middleware import AccessMiddleware
+from controller.logs.middleware import AccessMiddleware, route_resolver
 from controller.ops import endpoints as ops
 from controller.ops.health import Lifecycle, default_registry
 from controller.policies import endpoints as policies
@@ -103,4 +103,7 @@ def _install_ops(app: FastAPI, runtime: Runtime) -> None:
         metrics = app.state.metrics = Metrics(runtime)
         app.include_router(metrics_router, tags=["metrics"])
     access_level = logging.INFO if runtime.settings.log_format == "json" else logging.DEBUG
-    app.add_middleware(AccessMiddleware, metrics=metrics, level=access_level)
+    mounted = [(CLIENT_PREFIX, client_api()), (MANAGEMENT_PREFIX, management_api())]
+    if runtime.settings.sim_enabled:
+        mounted.append((SIM_PREFIX, [sim.router]))
+    app.add_middleware(AccessMiddleware, metrics=metrics, level=access_level, resolve=route_resolver(mounted))

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshots.add_argument("name", nargs="?")
     _add_connection_options(snapshots)
     policy = sim_commands.add_parser("policy", help="show or override lifetimes and the expired-certificate rule")
-    policy.add_argument("operation", nargs="?", default="show", choices=["show", "set"])
+    policy.add_argument("operation", nargs="?", choices=["show", "set"], help="default: set when a flag is given, else show")
     policy.add_argument("--identity-cert-lifetime", help="e.g. 10s, 1h, 365d; 'default' clears the override")
     policy.add_argument("--router-cert-lifetime", help="edge router certificates, e.g. 1h, 365d; 'default' clears the override")
     policy.add_argument("--enrollment-lifetime", help="e.g. 30s, 180m; 'default' clears the override")
@@ -220,6 +220,14 @@ def _identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The overrides given as flags ('default' clears one: null)."""
+    fields = {"identityCertLifetime": args.identity_cert_lifetime, "routerCertLifetime": args.router_cert_lifetime,
+              "enrollmentLifetime": args.enrollment_lifetime,
+              "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
+    return {k: (None if v == "default" else {"true": True, "false": False}.get(v, v)) for k, v in fields.items() if v is not None}
+
+
 def _sim(args: argparse.Namespace) -> int:
     if args.action == "faults" and args.operation == "delete" and not args.id:
         raise UsageError("sim faults delete needs --id RULE_ID (or use 'sim faults clear' to delete every rule)")
@@ -228,6 +236,10 @@ def _sim(args: argparse.Namespace) -> int:
     if args.action == "clock" and args.operation in ("advance", "set") and not args.value:
         raise UsageError("sim clock advance needs a duration, e.g. 8d" if args.operation == "advance"
                          else "sim clock set needs an RFC 3339 time, e.g. 2030-01-01T00:00:00Z")
+    if args.action == "policy" and args.operation == "set" and not _policy_body(args):
+        raise UsageError("sim policy set needs a flag, e.g. --identity-cert-lifetime 10s (or 'default' to clear it)")
+    if args.action == "policy" and args.operation == "show" and _policy_body(args):
+        raise UsageError("sim policy show takes no flags; use 'sim policy set' to change the policy")
     with _admin(args) as conn:
         if args.action == "clock":
             op, value = args.operation, args.value
@@ -263,15 +275,11 @@ def _sim(args: argparse.Namespace) -> int:
             else:
                 result = conn.data("DELETE", f"/sim/v1/snapshots/{args.name}")
         elif args.action == "policy":
-            if args.operation == "show":
-                result = conn.data("GET", "/sim/v1/policy")
-            else:
-                fields = {"identityCertLifetime": args.identity_cert_lifetime, "routerCertLifetime": args.router_cert_lifetime,
-                          "enrollmentLifetime": args.enrollment_lifetime,
-                          "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
-                body = {k: (None if v == "default" else {"true": True, "false": False}.get(v, v))
-                        for k, v in fields.items() if v is not None}
+            body = _policy_body(args)
+            if body:
                 result = conn.data("PUT", "/sim/v1/policy", json_body=body)
+            else:
+                result = conn.data("GET", "/sim/v1/policy")
         else:
             query = "&".join(f"{k}={v}" for k, v in (("kind", args.kind), ("identityId", args.identity_id)) if v)
             result = conn.data("GET", f"/sim/v1/events?{query}")
