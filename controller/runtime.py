@@ -180,13 +180,20 @@ def _admin_password(settings: Settings) -> tuple[str, bool]:
         return password, True
 
 
-def _refuse_unsafe_lab_settings(settings: Settings) -> None:
+def refuse_weak_lab_password(settings: Settings) -> None:
+    """Lab mode only: raise UnsafeSettings for a guessable ZITI_SIM_ADMIN_PASSWORD (`serve` asks before it creates anything)."""
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
-    weakness = admin_password_weakness(password, settings.admin_username) if password is not None else None
+    if settings.mode is not Mode.lab or password is None:
+        return
+    weakness = admin_password_weakness(password, settings.admin_username)
     if weakness is not None:
         raise UnsafeSettings(
             f"lab mode refuses this admin password (ZITI_SIM_ADMIN_PASSWORD): {weakness}; choose a long passphrase, "
             f"or unset it to have a strong one generated"
         )
+
+
+def _refuse_unsafe_lab_settings(settings: Settings) -> None:
+    refuse_weak_lab_password(settings)
     if settings.database_url is None:
         log.warning("lab mode on SQLite: fine for one replica; use PostgreSQL to run several")

@@ -14,6 +14,9 @@ from controller.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+DATABASE_DIALECTS = ("sqlite", "postgresql")  # the dialects the migrations and the store are written for
+
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 
 # Lab-mode admin password rule: zxcvbn's estimate (dictionaries of common passwords, names and words,
@@ -40,7 +43,7 @@ class Settings(BaseSettings):
     bind: str | None = Field(None, description="host:port to bind when it differs from the advertised address")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the data directory")
 
-    admin_username: str = "admin"
+    admin_username: str = Field("admin", min_length=1)
     admin_password: SecretStr | None = None
 
     ca_key_type: str = "ec-p256"
@@ -58,6 +61,9 @@ class Settings(BaseSettings):
     compat_strict_csr_trailing_data: bool = False
     compat_enrollment_duration_floor: bool = False
     compat_duplicate_key_roll_header: bool = True
+    # The real go-openapi layer answers a body that fails schema validation with its error code as the HTTP
+    # status (601 type, 602 required, 606 enum; openziti/ziti#3462); off: 400, the status clients expect.
+    compat_openapi_validation_status: bool = False
 
     password_hash_cost: int | None = Field(
         None, ge=10, le=20, description="log2 of scrypt's N for updb passwords; default 14, or 10 in fixture mode"
@@ -74,7 +80,7 @@ class Settings(BaseSettings):
     ctrl_heartbeat_timeout: Duration = Field(
         timedelta(seconds=30), description="close a control channel whose heartbeats go unanswered this long (after twice as long at connect)")
 
-    log_level: str = "info"
+    log_level: str = Field("info", description="critical, error, warning, info or debug (any case)")
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (operators' logs)")
     metrics: bool | None = Field(None, description="serve GET /metrics; default: on in lab mode, off otherwise")
 
@@ -91,6 +97,22 @@ class Settings(BaseSettings):
         # parse_duration already bounds the length (at most 100y); an issued certificate must not start expired.
         if value.total_seconds() <= 0:
             raise ValueError("must be a positive duration, e.g. 30s, 10m, 8d, 1y")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level; choose one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_dialect(cls, value: str | None) -> str | None:
+        scheme = (value or "").partition("://")[0]
+        dialect = scheme.partition("+")[0].lower()
+        if value is not None and "://" in value and dialect not in DATABASE_DIALECTS:
+            raise ValueError(f"unsupported database {dialect!r}: use postgresql+psycopg://USER@HOST:5432/DB or sqlite:///PATH")
         return value
 
     @field_validator("address", "bind")

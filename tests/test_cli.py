@@ -360,6 +360,7 @@ def test_lab_mode_refuses_a_weak_admin_password(tmp_path, password):
     assert "error:" in result.stderr
     assert "lab mode" in result.stderr
     assert "admin password" in result.stderr
+    assert not (tmp_path / "lab").exists()  # refused before anything is created, like any other bad setting
 
 
 def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
@@ -382,7 +383,8 @@ def test_lab_mode_with_a_strong_password_has_no_sim_api(tmp_path):
         shown = subprocess.run([sys.executable, "-m", "controller", "sim", "clock", "show", "--data-dir", str(data_dir),
                                 "--controller", served.url], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert shown.returncode == 1
-        assert "error:" in shown.stderr and "NOT_FOUND" in shown.stderr
+        assert shown.stderr.startswith("error: ") and len(shown.stderr.strip().splitlines()) == 1
+        assert "simulation API" in shown.stderr and "lab mode" in shown.stderr  # not a bare NOT_FOUND
     finally:
         stop(served.proc)
 
@@ -567,3 +569,37 @@ def test_sim_snapshot_and_policy_commands(clean_mock, tmp_path):
     assert sim_json(mock, tmp_path, "policy")["identityCertLifetimeSeconds"] == 365 * 86400
     bad = sim(mock, tmp_path, "policy", "set", "--session-timeout", "soon")
     assert bad.returncode == 1 and "COULD_NOT_VALIDATE" in bad.stderr
+    # flags without the word "set" still set (they used to be ignored: the command only showed the policy)
+    assert sim_json(mock, tmp_path, "policy", "--allow-expired-certs", "default")["overridden"] == []
+    assert sim_json(mock, tmp_path, "policy", "--session-timeout", "2m")["sessionTimeoutSeconds"] == 120
+    assert sim_json(mock, tmp_path, "policy", "show")["overridden"] == ["sessionTimeout"]
+    empty = sim(mock, tmp_path, "policy", "set")
+    assert empty.returncode == 2 and empty.stderr.startswith("error: ") and "--identity-cert-lifetime" in empty.stderr
+
+
+def test_config_service_and_policy_commands(clean_mock, tmp_path):
+    mock = clean_mock
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "required": ["port"], "properties": {"port": {"type": "integer"}}}))
+
+    def run(*args: str) -> str:
+        done = cli(*args, *mock.conn_args(), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    type_id = run("config-type", "create", "host.v1", "--schema", f"@{schema}")
+    run("config", "create", "ssh-host", "--type", "host.v1", "--data", '{"port": 22}')
+    refused = cli("config", "create", "bad", "--type", type_id, "--data", '{"port": "x"}', *mock.conn_args(), cwd=tmp_path)
+    assert refused.returncode == 1 and "COULD_NOT_VALIDATE" in refused.stderr
+    service_id = run("service", "create", "ssh", "-a", "ssh", "-c", "ssh-host", "--tag", "app=demo")
+    run("identity", "create", "alice", "--jwt-out", str(tmp_path / "alice.jwt"))
+    policy_id = run("policy", "create", "dial", "alice-dials", "-i", "@alice", "-s", "#ssh")
+    missing = cli("policy", "create", "bind", "x", "-i", "@nobody", *mock.conn_args(), cwd=tmp_path)
+    assert missing.returncode != 0 and "nobody" in missing.stderr
+
+    token = admin_token(mock.url, mock.ca_bundle, "admin", (mock.data_dir / "admin-password").read_text().strip())
+    status, body = https(mock.url, "GET", f"/edge/management/v1/service-policies/{policy_id}", ca_file=mock.ca_bundle, token=token)
+    assert status == 200 and body["data"]["serviceRoles"] == ["#ssh"]
+    assert body["data"]["identityRolesDisplay"] == [{"role": body["data"]["identityRoles"][0], "name": "@alice"}]
+    status, body = https(mock.url, "GET", f"/edge/management/v1/services/{service_id}", ca_file=mock.ca_bundle, token=token)
+    assert body["data"]["tags"] == {"app": "demo"} and len(body["data"]["configs"]) == 1

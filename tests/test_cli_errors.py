@@ -79,9 +79,17 @@ def test_extend_with_an_identity_file_that_is_not_one(tmp_path, content):
     ("ZITI_SIM_MODE", "production"),
     ("ZITI_SIM_ADDRESS", "no-port"),
     ("ZITI_SIM_MAX_REQUESTS_IN_FLIGHT", "many"),
+    ("ZITI_SIM_LOG_LEVEL", "loud"),
+    ("ZITI_SIM_IDENTITY_CERT_LIFETIME", "-5s"),
+    ("ZITI_SIM_ROUTER_CERT_LIFETIME", "0"),
+    ("ZITI_SIM_ENROLLMENT_LIFETIME", "-1h"),
+    ("ZITI_SIM_SESSION_TIMEOUT", "0s"),
+    ("ZITI_SIM_ADMIN_USERNAME", ""),
 ])
 def test_a_malformed_setting_is_one_line_naming_the_variable(tmp_path, name, value):
-    result = cli("serve", "--data-dir", str(tmp_path / "data"), env=clean_env(**{name: value}), cwd=tmp_path)
+    address = [] if name == "ZITI_SIM_ADDRESS" else ["--address", f"127.0.0.1:{free_port()}"]  # never the default port
+    result = cli("serve", "--data-dir", str(tmp_path / "data"), *address,
+                 env=clean_env(**{name: value}), cwd=tmp_path, timeout=30)
     one_line_error(result, name, repr(value), code=2)
     assert not (tmp_path / "data").exists()
 
@@ -183,12 +191,24 @@ def test_openapi_without_out_dir_writes_to_the_current_directory(tmp_path):
 @pytest.mark.parametrize(("url", "needle", "code"), [
     ("not a url", "could not be parsed", 2),
     ("postgresql+psycopg://nobody-here@127.0.0.1:{port}/x", "cannot use the database", 1),
-], ids=["unparsable", "nothing-listening"])
+    ("mysql://nobody:s3cret@127.0.0.1:{port}/x", "unsupported database", 2),
+    ("oracle+cx_oracle://nobody@127.0.0.1:{port}/x", "unsupported database", 2),
+], ids=["unparsable", "nothing-listening", "mysql", "oracle"])
 def test_an_unusable_database_url(tmp_path, url, needle, code):
     url = url.format(port=free_port())
     result = cli("serve", "--data-dir", str(tmp_path / "data"), "--address", f"127.0.0.1:{free_port()}", "--database-url", url,
                  cwd=tmp_path)
-    one_line_error(result, needle, "--database-url", code=code)
+    line = one_line_error(result, needle, "--database-url", code=code)
+    assert "s3cret" not in line
+
+
+def test_an_unsupported_database_in_the_environment_keeps_its_password_out(tmp_path):
+    env = clean_env(ZITI_SIM_DATABASE_URL="mysql://user:s3cret@127.0.0.1/x")
+    result = cli("serve", "--data-dir", str(tmp_path / "data"), "--address", f"127.0.0.1:{free_port()}", env=env, cwd=tmp_path,
+                 timeout=30)
+    line = one_line_error(result, "ZITI_SIM_DATABASE_URL", "unsupported database 'mysql'", code=2)
+    assert "s3cret" not in line
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_ca_file_that_is_not_pem(tmp_path):

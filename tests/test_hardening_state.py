@@ -91,7 +91,7 @@ def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail
         elif kind == 1:
             conn.data("PUT", f"{SIM}/policy", json_body={"sessionTimeout": f"{30 + i}m"})
         elif kind == 2:
-            conn.data("POST", f"{MGMT}/services", json_body={"name": f"svc-{secrets.token_hex(6)}"})
+            conn.data("POST", f"{MGMT}/services", json_body={"name": f"svc-{secrets.token_hex(6)}", "encryptionRequired": True})
         else:
             conn.data("PUT", f"{SIM}/clock", json_body={"frozen": i % 8 == 3})
 
@@ -105,7 +105,7 @@ def test_concurrent_first_service_creations_all_succeed(two_replicas):
     for round_ in range(3):
         a.reset()
         errors = _hammer((a, b), a.admin.session_token, 4, 1,
-                         lambda conn, _i: conn.data("POST", f"{MGMT}/services", json_body={"name": f"s-{secrets.token_hex(6)}"}))
+                         lambda conn, _i: conn.data("POST", f"{MGMT}/services", json_body={"name": f"s-{secrets.token_hex(6)}", "encryptionRequired": True}))
         assert errors == [], round_
         assert len(a.admin.data("GET", f"{MGMT}/services?limit=100")) == 4
 

@@ -157,10 +157,12 @@ def test_enrollment_create_refusals(ctl, body, expected):
 
 
 def test_services_appear_to_sdks(ctl, alice):
-    service_id = ctl.admin.data("POST", f"{API}/services", json_body={"name": "web"})["id"]
+    service_id = ctl.admin.data("POST", f"{API}/services", json_body={"name": "web", "encryptionRequired": True})["id"]
     with pytest.raises(ControllerError) as excinfo:
-        ctl.admin.data("POST", f"{API}/services", json_body={"name": "web"})
+        ctl.admin.data("POST", f"{API}/services", json_body={"name": "web", "encryptionRequired": True})
     assert error_of(excinfo) == (400, "COULD_NOT_VALIDATE")
+    ctl.admin.data("POST", f"{API}/service-policies", json_body={
+        "name": "all-dial", "type": "Dial", "semantic": "AllOf", "identityRoles": ["#all"], "serviceRoles": ["#all"]})
     with alice.connect() as conn:
         conn.login_cert()
         assert conn.data("GET", f"/edge/client/v1/services/{service_id}")["permissions"] == ["Dial"]

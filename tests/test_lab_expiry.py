@@ -91,3 +91,21 @@ def test_cli_lists_and_bulk_requests_extension(ctl, tmp_path):
     assert ctl.admin.data("GET", f"{MGMT}/authenticators/{soon_auth}")["isExtendRequested"] is True
     assert ctl.admin.data("GET", f"{MGMT}/authenticators/{auth_id}")["isExtendRequested"] is False
     assert _cli(ctl, tmp_path, "certs", "expiring", "--within", "1h").stderr.startswith("no certificate expires")
+
+
+def test_bulk_request_extend_skips_certificates_the_network_did_not_issue(ctl, ziti_external_ca, tmp_path):
+    # a third-party certificate cannot be extended (409 CAN_NOT_UPDATE_AUTHENTICATOR): flagging it would send
+    # its SDK into an extension that always fails
+    ours = ctl.enroll_identity("ours")
+    theirs = ziti_external_ca.enroll_auto("theirs")
+    with theirs.connect() as conn:
+        theirs_auth = conn.login_cert()["authenticatorId"]
+    listed = json.loads(_cli(ctl, tmp_path, "certs", "expiring", "--within", "36500d", "--json").stdout)
+    assert theirs_auth in [i["authenticatorId"] for i in listed]  # the list still shows it: operators must know
+    done = _cli(ctl, tmp_path, "identity", "request-extend", "--expiring-within", "36500d")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [a["identityId"] for a in report["authenticators"]] == [ours.id]
+    assert [a["authenticatorId"] for a in report["skipped"]] == [theirs_auth]
+    assert "not issued by this network" in report["skipped"][0]["reason"]
+    assert ctl.admin.data("GET", f"{MGMT}/authenticators/{theirs_auth}")["isExtendRequested"] is False

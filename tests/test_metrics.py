@@ -142,3 +142,33 @@ def test_the_metrics_setting(monkeypatch, mode, env, enabled):
     if env is not None:
         monkeypatch.setenv("ZITI_SIM_METRICS", env)
     assert Settings(mode=mode).metrics_enabled is enabled
+
+
+def test_a_request_answered_by_a_fault_is_labelled_by_its_route(metered):
+    # the fault middleware answers before routing: the label used to be "unmatched" for every injected fault
+    alice = metered.enroll_identity("alice")
+    metered.faults.add(path="*/extend", status=503, code="SERVICE_UNAVAILABLE", times=1)
+    with alice.connect() as conn:
+        auth_id = conn.login_cert()["authenticatorId"]
+        with pytest.raises(ControllerError):
+            conn.data("POST", f"/edge/client/v1/current-identity/authenticators/{auth_id}/extend", json_body={"clientCertCsr": "x"})
+        with pytest.raises(ControllerError):
+            conn.data("POST", f"/current-identity/authenticators/{auth_id}/extend", json_body={"clientCertCsr": "x"})  # root alias
+        with pytest.raises(ControllerError):
+            conn.data("GET", "/edge/client/v1/no-such-thing")
+    samples = scrape(metered)
+    assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="POST", route=EXTEND, status="503") == 1
+    assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="POST", route=EXTEND, status="400") == 1
+    assert value(samples, "ziti_sim_http_requests_total", api="edge-client", method="GET", route="unmatched", status="404") == 1
+
+
+def test_cli_commands_leave_no_admin_session_behind(metered, capsys):
+    # each command logs in; a lab's cron job of `certs expiring` used to pile up live admin sessions
+    from controller.cli.main import main
+
+    before = value(scrape(metered), "ziti_sim_api_sessions_alive")
+    conn = ["--controller", metered.url, "--ca", str(metered.ca_bundle), f"--password={metered.admin_password}"]
+    for argv in (["sim", "clock", *conn], ["certs", "expiring", "--within", "30d", *conn]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert value(scrape(metered), "ziti_sim_api_sessions_alive") == before

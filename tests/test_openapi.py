@@ -8,7 +8,10 @@ import pytest
 
 from controller.api.openapi import EXPORT_DIR, openapi_documents, render
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "openziti-edge-api" / "source"
+# The checkout's sibling `shared/` (a worktree under wt/ sits one level deeper).
+REFERENCE = next((p / "shared" / "reference" / "openziti-edge-api" / "source" for p in Path(__file__).resolve().parents[2:4]
+                  if (p / "shared" / "reference" / "openziti-edge-api" / "source").exists()),
+                 Path(__file__).resolve().parents[2] / "shared" / "reference" / "openziti-edge-api" / "source")
 METHODS = {"get", "post", "put", "patch", "delete"}
 # Operations the official spec leaves without an operationId (logout has none upstream).
 NO_UPSTREAM_ID = {("delete", "/current-api-session")}

@@ -4,6 +4,7 @@ loads through its `pytest11` entry point and nothing of this suite's conftest ap
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_enrolled_identity(ziti_controller, ziti_identity):
     # leave traces for the next test to not find
     ziti_controller.clock.advance("3d")
     ziti_controller.faults.add("/nowhere", status=500, code="LEFT_OVER")
-    ziti_controller.admin.data("POST", "/edge/management/v1/services", json_body={"name": "left-over"})
+    ziti_controller.admin.data("POST", "/edge/management/v1/services", json_body={"name": "left-over", "encryptionRequired": True})
     SEEN["x"] = ident.id
 
 
@@ -81,6 +82,29 @@ def test_wrong(ziti_controller, ziti_identity):
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+def test_plugin_on_postgresql_without_its_driver_says_what_to_install(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    _clean_env(monkeypatch)
+    pytester.makeconftest("import sys\nsys.modules['psycopg'] = None\nsys.modules['psycopg2'] = None\n")
+    pytester.makepyfile(test_pg='def test_x(ziti_controller):\n    pass\n')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ziti-database-url=postgresql+psycopg://u:s3cret@127.0.0.1:1/x")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "driver is not installed: pip install 'ziti-controller-sim[postgres]'" in out
+    assert "ModuleNotFoundError" not in out and "halted" not in out and "s3cret" not in out
+
+
+def test_plugin_on_an_unreachable_postgresql_says_so_in_one_line(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    _clean_env(monkeypatch)
+    pytester.makepyfile(test_pg='def test_x(ziti_controller):\n    pass\n')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--ziti-database-url=postgresql+psycopg://u:s3cret@127.0.0.1:{port}/x")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*cannot create the session's database on postgresql+psycopg://u:***@127.0.0.1:{port}/x*"])
+    assert "s3cret" not in result.stdout.str() and "Traceback" not in result.stdout.str()
 
 
 def test_plugin_option_is_registered(pytester: pytest.Pytester):

@@ -138,7 +138,9 @@ def test_sessions_slide_and_expire_on_the_simulated_clock(ctl, alice):
 
 
 def test_sdk_sequence_after_login_answers_valid_data(ctl, alice):
-    ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "echo"})
+    ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "echo", "encryptionRequired": True})
+    ctl.admin.data("POST", "/edge/management/v1/service-policies", json_body={
+        "name": "all-dial", "type": "Dial", "semantic": "AllOf", "identityRoles": ["#all"], "serviceRoles": ["#all"]})
     with alice.connect() as conn:
         conn.login_cert()
         routers, _ = conn.request("GET", "/edge/client/v1/current-identity/edge-routers?limit=25&offset=0")
@@ -161,10 +163,10 @@ def test_service_updates_move_when_a_service_appears_or_disappears(ctl, alice):
         empty = conn.data("GET", updates)["lastChangeAt"]
         ctl.clock.advance("1s")
         assert conn.data("GET", updates)["lastChangeAt"] == empty
-        ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "stays"})
+        ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "stays", "encryptionRequired": True})
         first = conn.data("GET", updates)["lastChangeAt"]
         ctl.clock.advance("1s")
-        second_id = ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "goes"})["id"]
+        second_id = ctl.admin.data("POST", "/edge/management/v1/services", json_body={"name": "goes", "encryptionRequired": True})["id"]
         second = conn.data("GET", updates)["lastChangeAt"]
         ctl.clock.advance("1s")
         assert conn.data("GET", updates)["lastChangeAt"] == second

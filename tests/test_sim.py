@@ -597,7 +597,7 @@ def _dirty(ctl: ControllerHarness) -> EnrolledIdentity:
     """Change every kind of state; return the enrolled identity whose certificate was extended."""
     carol = ctl.enroll_identity("carol")
     ctl.create_identity("pending")
-    ctl.admin.data("POST", f"{MGMT}/services", json_body={"name": "svc-dirty"})
+    ctl.admin.data("POST", f"{MGMT}/services", json_body={"name": "svc-dirty", "encryptionRequired": True})
     ctl.faults.add("/nowhere", status=500, code="NOPE")
     conn = login_identity(carol)
     try:

@@ -239,7 +239,7 @@ def dataset(ziti_controller_session: ControllerHarness) -> dict[str, str]:
     for router in ROUTERS:
         ctl.admin.data("POST", f"{API}/edge-routers", json_body=router)
     for service in SERVICES:
-        ctl.admin.data("POST", f"{API}/services", json_body=service)
+        ctl.admin.data("POST", f"{API}/services", json_body={"encryptionRequired": True, **service})
     ctl._zitiql_dataset = ids  # type: ignore[attr-defined]
     return ids
 

@@ -15,13 +15,16 @@ from controller.api.guard import RequestGuardMiddleware
 from controller.api.middleware import InFlightLimitMiddleware, InstanceIdMiddleware, RequestLimiter, RootAliasMiddleware
 from controller.authenticators import endpoints as authenticators
 from controller.cas import endpoints as cas
+from controller.configs import endpoints as configs
 from controller.enrollments import endpoints as enrollments
 from controller.identities import endpoints as identities
-from controller.logs.middleware import AccessMiddleware
+from controller.logs.middleware import AccessMiddleware, route_resolver
 from controller.ops import endpoints as ops
 from controller.ops.health import Lifecycle, default_registry
+from controller.policies import endpoints as policies
 from controller.routers import endpoints as routers
 from controller.runtime import Runtime
+from controller.service_sessions import endpoints as service_sessions
 from controller.services import endpoints as services
 from controller.sessions import endpoints as sessions
 from controller.sim import endpoints as sim
@@ -41,12 +44,12 @@ def _shared() -> list[APIRouter]:
 
 
 def client_api() -> list[APIRouter]:
-    return [*_shared(), enrollments.client, routers.client, services.client, cas.client]
+    return [*_shared(), enrollments.client, routers.client, services.client, cas.client, service_sessions.client]
 
 
 def management_api() -> list[APIRouter]:
     return [*_shared(), identities.management, authenticators.management, enrollments.management, routers.management,
-            services.management, cas.management]
+            services.management, cas.management, configs.management, policies.management, service_sessions.management]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -100,4 +103,7 @@ def _install_ops(app: FastAPI, runtime: Runtime) -> None:
         metrics = app.state.metrics = Metrics(runtime)
         app.include_router(metrics_router, tags=["metrics"])
     access_level = logging.INFO if runtime.settings.log_format == "json" else logging.DEBUG
-    app.add_middleware(AccessMiddleware, metrics=metrics, level=access_level)
+    mounted = [(CLIENT_PREFIX, client_api()), (MANAGEMENT_PREFIX, management_api())]
+    if runtime.settings.sim_enabled:
+        mounted.append((SIM_PREFIX, [sim.router]))
+    app.add_middleware(AccessMiddleware, metrics=metrics, level=access_level, resolve=route_resolver(mounted))

@@ -91,14 +91,29 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+# go-openapi's validation codes, which the real controller sends as the HTTP status (ZITI_SIM_COMPAT_OPENAPI_VALIDATION_STATUS).
+_OPENAPI_CODES = {"missing": 602, "string_too_long": 603, "too_long": 611, "string_too_short": 604, "too_short": 612,
+                  "string_pattern_mismatch": 605, "literal_error": 606, "enum": 606, "multiple_of": 607,
+                  "less_than_equal": 608, "less_than": 608, "greater_than_equal": 609, "greater_than": 609}
+
+
+def openapi_status(exc: RequestValidationError) -> int:
+    first = exc.errors()[0] if exc.errors() else {}
+    return _OPENAPI_CODES.get(first.get("type", ""), 601)
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        return error_response(_validation_error(exc))
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        error = _validation_error(exc)
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None and runtime.settings.compat_openapi_validation_status:
+            error.status = openapi_status(exc)
+        return error_response(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

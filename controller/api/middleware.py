@@ -24,18 +24,29 @@ class InstanceIdMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
+LEGACY = "/edge/v1"
+
+
 class RootAliasMiddleware:
     """Serve the client API at the root too, as the real controller does: every path outside /edge/ (and
     our own /sim/) is rewritten onto /edge/client/v1. SDKs send /version, /authenticate and
-    /current-api-session to the root."""
+    /current-api-session to the root. The legacy `/edge/v1` is the client API as well."""
 
     def __init__(self, app: Any, prefix: str, passthrough: tuple[str, ...]):
         self.app, self.prefix, self.passthrough = app, prefix, passthrough
         self.raw_prefix = prefix.encode()
+        self.own = tuple(p for p in passthrough if not p.startswith("/edge"))  # e.g. /sim/v1/: never rewritten
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(self.passthrough):
-            scope = {**scope, "path": self.prefix + scope["path"], "raw_path": self.raw_prefix + scope.get("raw_path", b"")}
+        if scope["type"] == "http":
+            path, raw_path = scope["path"], scope.get("raw_path", b"")
+            if not path.startswith(self.passthrough):
+                path, raw_path = self.prefix + path, self.raw_prefix + raw_path
+            if LEGACY in path and not path.startswith(self.own):
+                # the legacy client API name: the first /edge/v1 anywhere becomes the client prefix (as real)
+                path, raw_path = path.replace(LEGACY, self.prefix, 1), raw_path.replace(LEGACY.encode(), self.raw_prefix, 1)
+            if path is not scope["path"]:
+                scope = {**scope, "path": path, "raw_path": raw_path}
         await self.app(scope, receive, send)
 
 

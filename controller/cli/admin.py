@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 from controller.cli.errors import CliError
 from controller.client.errors import ControllerError
@@ -24,6 +26,37 @@ def admin_password(settings: Settings, explicit: str | None) -> tuple[str, str]:
     raise CliError(f"no admin password: set ZITI_SIM_ADMIN_PASSWORD or pass --password (looked in {path})")
 
 
+class AdminConnection(Connection):
+    """The CLI's admin connection: it ends its API session when the command is done (logout), so commands run
+    from a script or a cron job leave no live sessions behind."""
+
+    def data(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return super().data(method, path, **kwargs)
+        except ControllerError as error:
+            if error.status == 404 and path.startswith("/sim/v1/") and not error.cause and not self._serves_sim():
+                raise CliError(f"{self.base_url} does not serve the simulation API (/sim/v1): it runs in lab mode "
+                               "(or is not ziti-controller-sim)") from None
+            raise
+
+    def _serves_sim(self) -> bool:
+        try:
+            super().data("GET", "/sim/v1/clock")
+        except ControllerError as error:
+            return error.status != 404
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.session_token:
+                self.raw("DELETE", "/edge/management/v1/current-api-session")
+        except (OSError, http.client.HTTPException, ControllerError):
+            pass  # best effort: the session expires anyway
+        finally:
+            self.session_token = None
+            self.close()
+
+
 def connect_admin(settings: Settings, *, controller: str | None, ca: str | None, username: str | None, password: str | None) -> Connection:
     ca_file = Path(ca) if ca else settings.data_dir / "pki" / "ca-bundle.pem"
     if not ca_file.exists():
@@ -33,7 +66,7 @@ def connect_admin(settings: Settings, *, controller: str | None, ca: str | None,
         context = tls_context(ca_file=ca_file)
     except ssl.SSLError:
         raise CliError(f"{ca_file} holds no PEM CA certificate: pass --ca the controller's <data-dir>/pki/ca-bundle.pem") from None
-    conn = Connection(url, context)
+    conn = AdminConnection(url, context)
     username = username or settings.admin_username
     secret, source = admin_password(settings, password)
     try:

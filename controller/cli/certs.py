@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 PAGE = 500
 
@@ -66,15 +67,28 @@ def _expiring(args: argparse.Namespace) -> int:
 def _request_extend(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
         targets = [i for i in fetch(conn, args.expiring_within, "identity") if i["authenticatorId"]]
-        done = []
+        foreign = _not_issued_by_network(conn) if targets else set()
+        done, skipped = [], []
         for item in targets:
+            if item["authenticatorId"] in foreign:
+                skipped.append({"identityId": item["id"], "name": item["name"], "authenticatorId": item["authenticatorId"],
+                                "notAfter": item["notAfter"],
+                                "reason": "certificate not issued by this network: it cannot be extended, only replaced"})
+                continue
             if not args.dry_run:
                 conn.data("POST", f"/edge/management/v1/authenticators/{item['authenticatorId']}/request-extend",
                           json_body={"rollKeys": args.roll_keys})
             done.append({"identityId": item["id"], "name": item["name"], "authenticatorId": item["authenticatorId"],
                          "notAfter": item["notAfter"]})
-    print(json.dumps({"requested": not args.dry_run, "rollKeys": args.roll_keys, "authenticators": done}, indent=2))
+    print(json.dumps({"requested": not args.dry_run, "rollKeys": args.roll_keys, "authenticators": done, "skipped": skipped},
+                     indent=2))
     return 0
+
+
+def _not_issued_by_network(conn: Any) -> set[str]:
+    """Ids of cert authenticators from a third-party CA (extending them is 409 CAN_NOT_UPDATE_AUTHENTICATOR)."""
+    query = quote('method = "cert" and isIssuedByNetwork = false limit none')
+    return {a["id"] for a in conn.data("GET", f"/edge/management/v1/authenticators?filter={query}")}
 
 
 def _human(seconds: int) -> str:

@@ -24,6 +24,9 @@ class UsageError(CliError):
         super().__init__(message, exit_code=2)
 
 
+_SECRET_FIELDS = ("admin_password", "database_url")  # a database URL may carry a password
+
+
 def _settings_error(error: Any, flags: dict[str, str]) -> CliError:
     """pydantic's report (one block per field, with URLs) as one line naming the variable or flag to fix."""
     problems = []
@@ -32,7 +35,7 @@ def _settings_error(error: Any, flags: dict[str, str]) -> CliError:
         where = flags.get(field) or f"ZITI_SIM_{field.upper()}"
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         value = item.get("input")
-        shown = f"={value!r}" if isinstance(value, (str, int, float)) and not isinstance(value, bool) and "password" not in field else ""
+        shown = f"={value!r}" if isinstance(value, (str, int, float)) and not isinstance(value, bool) and field not in _SECRET_FIELDS else ""
         problems.append(f"{where}{shown}: {message}")
     return CliError("invalid setting " + "; ".join(problems), exit_code=2)
 

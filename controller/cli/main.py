@@ -10,6 +10,7 @@ from typing import Any
 
 from controller import __version__
 from controller.cli import ca as ca_cli
+from controller.cli import network
 from controller.cli.errors import CliError, UsageError
 
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshots.add_argument("name", nargs="?")
     _add_connection_options(snapshots)
     policy = sim_commands.add_parser("policy", help="show or override lifetimes and the expired-certificate rule")
-    policy.add_argument("operation", nargs="?", default="show", choices=["show", "set"])
+    policy.add_argument("operation", nargs="?", choices=["show", "set"], help="default: set when a flag is given, else show")
     policy.add_argument("--identity-cert-lifetime", help="e.g. 10s, 1h, 365d; 'default' clears the override")
     policy.add_argument("--router-cert-lifetime", help="edge router certificates, e.g. 1h, 365d; 'default' clears the override")
     policy.add_argument("--enrollment-lifetime", help="e.g. 30s, 180m; 'default' clears the override")
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.cli import certs
 
     certs.register(commands, identity, _add_connection_options)
+
+    network.add_commands(commands, _add_connection_options)  # config-type, config, service, policy
 
     pki = commands.add_parser("pki", help="inspect the internal PKI").add_subparsers(dest="action", required=True)
     show = pki.add_parser("show", help="print the CA hierarchy and server certificate")
@@ -166,6 +169,9 @@ def _run(args: argparse.Namespace) -> int:
         return _sim(args)
     if args.command == "pki":
         return _pki(args)
+    if args.command in network.COMMANDS:
+        with _admin(args) as conn:
+            return network.run(args, conn)
     if args.command == "openapi":
         from controller.api import openapi
 
@@ -214,6 +220,14 @@ def _identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The overrides given as flags ('default' clears one: null)."""
+    fields = {"identityCertLifetime": args.identity_cert_lifetime, "routerCertLifetime": args.router_cert_lifetime,
+              "enrollmentLifetime": args.enrollment_lifetime,
+              "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
+    return {k: (None if v == "default" else {"true": True, "false": False}.get(v, v)) for k, v in fields.items() if v is not None}
+
+
 def _sim(args: argparse.Namespace) -> int:
     if args.action == "faults" and args.operation == "delete" and not args.id:
         raise UsageError("sim faults delete needs --id RULE_ID (or use 'sim faults clear' to delete every rule)")
@@ -222,6 +236,10 @@ def _sim(args: argparse.Namespace) -> int:
     if args.action == "clock" and args.operation in ("advance", "set") and not args.value:
         raise UsageError("sim clock advance needs a duration, e.g. 8d" if args.operation == "advance"
                          else "sim clock set needs an RFC 3339 time, e.g. 2030-01-01T00:00:00Z")
+    if args.action == "policy" and args.operation == "set" and not _policy_body(args):
+        raise UsageError("sim policy set needs a flag, e.g. --identity-cert-lifetime 10s (or 'default' to clear it)")
+    if args.action == "policy" and args.operation == "show" and _policy_body(args):
+        raise UsageError("sim policy show takes no flags; use 'sim policy set' to change the policy")
     with _admin(args) as conn:
         if args.action == "clock":
             op, value = args.operation, args.value
@@ -257,15 +275,11 @@ def _sim(args: argparse.Namespace) -> int:
             else:
                 result = conn.data("DELETE", f"/sim/v1/snapshots/{args.name}")
         elif args.action == "policy":
-            if args.operation == "show":
-                result = conn.data("GET", "/sim/v1/policy")
-            else:
-                fields = {"identityCertLifetime": args.identity_cert_lifetime, "routerCertLifetime": args.router_cert_lifetime,
-                          "enrollmentLifetime": args.enrollment_lifetime,
-                          "sessionTimeout": args.session_timeout, "allowExpiredCerts": args.allow_expired_certs}
-                body = {k: (None if v == "default" else {"true": True, "false": False}.get(v, v))
-                        for k, v in fields.items() if v is not None}
+            body = _policy_body(args)
+            if body:
                 result = conn.data("PUT", "/sim/v1/policy", json_body=body)
+            else:
+                result = conn.data("GET", "/sim/v1/policy")
         else:
             query = "&".join(f"{k}={v}" for k, v in (("kind", args.kind), ("identityId", args.identity_id)) if v)
             result = conn.data("GET", f"/sim/v1/events?{query}")

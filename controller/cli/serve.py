@@ -44,6 +44,10 @@ def serve(settings: Settings) -> int:
             ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
             settings = settings.model_copy(update={"data_dir": ephemeral_dir})
         else:
+            if settings.mode is Mode.lab:
+                from controller.runtime import refuse_weak_lab_password
+
+                refuse_weak_lab_password(settings)  # before the data directory is created
             _check_data_dir(settings.data_dir)
         runtime = _start(settings, sock, ctrl_sock)
         from controller.server.run import serve_with_ctrl

@@ -20,6 +20,8 @@ from controller.passwords import DEFAULT_COST, hash_password, verify_password
 from controller.pki.hierarchy import Pki
 from controller.settings import Settings
 from controller.sim.clock import wall_clock
+from controller.policies.roles import remove_references, validate_role_attributes
+from controller.services.service import mark_changed as mark_services_changed
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity
 
 DEFAULT_ADMIN_NAME = "Default Admin"
@@ -63,6 +65,7 @@ def _check_name_free(db: Session, name: str, own_id: str | None = None) -> None:
 
 def create(db: Session, body: IdentityCreate, *, now: datetime, settings: Settings, pki: Pki) -> Identity:
     _check_name_free(db, body.name)
+    validate_role_attributes("roleAttributes", body.role_attributes)
     identity = Identity(
         id=new_id(), name=body.name, type_id=body.type, is_admin=body.is_admin, is_default_admin=False,
         external_id=body.external_id, auth_policy_id=body.auth_policy_id or "default",
@@ -89,6 +92,7 @@ def update(db: Session, identity: Identity, body: IdentityUpdate | IdentityPatch
     fields = body.model_dump(exclude_unset=partial, by_alias=False)
     if "name" in fields and fields["name"] is not None:
         _check_name_free(db, fields["name"], identity.id)
+    validate_role_attributes("roleAttributes", fields.get("role_attributes"))
     mapping = {"name": "name", "type": "type_id", "is_admin": "is_admin", "role_attributes": "role_attributes",
                "tags": "tags", "app_data": "app_data", "external_id": "external_id", "auth_policy_id": "auth_policy_id",
                "default_hosting_cost": "default_hosting_cost"}
@@ -102,12 +106,15 @@ def update(db: Session, identity: Identity, body: IdentityUpdate | IdentityPatch
         setattr(identity, column, defaults.get(field) if value is None else value)
     if identity.is_default_admin:
         identity.is_admin = True  # the default admin stays an admin, as in the real controller
+    if "role_attributes" in fields:  # its services may change: SDKs refetch when service-updates moves
+        mark_services_changed(db, now)
     identity.updated_at = now
 
 
 def delete(db: Session, identity: Identity) -> None:
     if identity.is_default_admin:
         raise CanNotDeleteReferencedEntity.with_reason("the default admin cannot be deleted")
+    remove_references(db, "identities", identity.id)
     db.delete(identity)
 
 

@@ -2,7 +2,7 @@
 made up, and returned in `X-Request-Id`), one access-log line per request, and the request metrics.
 
 It sits inside the root alias, so it sees the rewritten path and, once routing is done, the matched route's
-template (`scope["route"]`): metrics are labelled by template, never by raw path, to bound cardinality.
+template (`scope["route"]`, or the route it would have reached when a fault answered first): metrics are labelled by template, never by raw path, to bound cardinality.
 The identity id comes from the request's state (set where the API session is resolved) and the error code
 from the error envelope of the answer (bodies of error answers are small and parsed only then).
 """
@@ -29,8 +29,10 @@ def api_of(path: str) -> str:
 
 
 class AccessMiddleware:
-    def __init__(self, app: Any, metrics: Any = None, level: int = logging.INFO):
-        self.app, self.metrics, self.level = app, metrics, level
+    def __init__(self, app: Any, metrics: Any = None, level: int = logging.INFO, resolve: Any = None):
+        # resolve(scope) -> template or None: the route a request answered before routing (by a fault rule)
+        # would have reached
+        self.app, self.metrics, self.level, self.resolve = app, metrics, level, resolve
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -57,7 +59,7 @@ class AccessMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or (self.resolve(scope) if self.resolve else None) or "unmatched"
             api = api_of(scope["path"])
             if self.metrics is not None:
                 self.metrics.observe_request(api, scope["method"], template, status, elapsed)
@@ -67,6 +69,23 @@ class AccessMiddleware:
                     "durationMs": round(elapsed * 1000, 3), "identityId": state.get("identity_id"),
                     "errorCode": _error_code(error_body) if status >= 400 else None,
                 })
+
+
+def route_resolver(mounted: list[tuple[str, list[Any]]]) -> Any:
+    """A `resolve` for AccessMiddleware over (prefix, routers): the template of the route that fully matches."""
+    from starlette.routing import Match
+
+    def resolve(scope: dict[str, Any]) -> str | None:
+        for prefix, routers in mounted:
+            if scope["path"].startswith(prefix + "/"):
+                inner = {**scope, "path": scope["path"][len(prefix):], "root_path": ""}
+                for router in routers:
+                    for route in router.routes:
+                        if route.matches(inner)[0] is Match.FULL:
+                            return getattr(route, "path", None)
+        return None
+
+    return resolve
 
 
 def _error_code(body: bytearray) -> str | None:

@@ -24,6 +24,7 @@ from controller.routers import signing
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate
 from controller.settings import Settings
 from controller.sim import journal
+from controller.policies.roles import remove_references, validate_role_attributes
 from controller.sim.clock import wall_clock
 from controller.store.models import EdgeRouter, Enrollment, RouterConnection
 
@@ -63,6 +64,7 @@ def _check_name_free(db: Session, name: str, own_id: str | None = None) -> None:
 def create(db: Session, body: EdgeRouterCreate, *, now: datetime, settings: Settings, pki: Pki) -> EdgeRouter:
     """A new, unverified router with an erott enrollment."""
     _check_name_free(db, body.name)
+    validate_role_attributes("roleAttributes", body.role_attributes)
     values = {column: _DEFAULTS.get(field) for field, column in _FIELDS.items()}
     values.update({_FIELDS[k]: v for k, v in body.model_dump(by_alias=False).items() if v is not None})
     router = EdgeRouter(id=new_id(), is_verified=False, created_at=now, updated_at=now, **values)
@@ -79,6 +81,7 @@ def update(db: Session, router: EdgeRouter, body: EdgeRouterUpdate | EdgeRouterP
     fields = body.model_dump(exclude_unset=partial, by_alias=False)
     if fields.get("name") is not None:
         _check_name_free(db, fields["name"], router.id)
+    validate_role_attributes("roleAttributes", fields.get("role_attributes"))
     for field, column in _FIELDS.items():
         if field not in fields:
             continue
@@ -90,6 +93,7 @@ def update(db: Session, router: EdgeRouter, body: EdgeRouterUpdate | EdgeRouterP
 
 
 def delete(db: Session, router: EdgeRouter) -> None:
+    remove_references(db, "edge-routers", router.id)
     db.delete(router)  # its enrollment goes with it (ON DELETE CASCADE)
 
 

@@ -14,14 +14,24 @@ import functools
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from controller.tls import TlsServerConfig, tls_protocol_factory
 
 try:  # httptools is faster when installed (uvicorn[standard]); h11 is always there.
+    from uvicorn.protocols.http import httptools_impl
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover
+    httptools_impl = None  # type: ignore[assignment]
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+# The real controller answers schema-validation failures with go-openapi's 60x codes as the HTTP status when
+# ZITI_SIM_COMPAT_OPENAPI_VALIDATION_STATUS is on; uvicorn's h11 protocol knows reason phrases only below 600.
+h11_impl.STATUS_PHRASES.update({code: b"" for code in range(600, 700)})
+if httptools_impl is not None:
+    httptools_impl.STATUS_LINE.update({code: f"HTTP/1.1 {code} \r\n".encode() for code in range(600, 700)})
 
 
 def tls_extension(transport: Any) -> dict[str, Any] | None:

@@ -1,36 +1,42 @@
-"""Services (so a test can make one appear to an SDK) and the read-only lists a real SDK calls right
-after login: external JWT signers, edge routers, service updates."""
+"""Services on both APIs (visibility and permissions from service-policies), their sub-lists, and the
+read-only lists an SDK calls right after login: external JWT signers, its edge routers, service updates."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from controller.api.contract import BaseEntity, Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
+from controller.api.render import fmt_time
+from controller.configs import service as configs
+from controller.policies import roles
 from controller.api.listing import paginate
-from controller.api.render import base_entity, fmt_time
+from controller.routers import service as routers
+from controller.service_sessions.service import common_router, current_identity_router
 from controller.services import service
-from controller.zitiql.symbols import entity_symbols, set_of
-from controller.store.models import Service
+from controller.store.models import Config, EdgeRouter, Service
 
 client = APIRouter()
 management = APIRouter()
 public = APIRouter()
 
-# The real service store's public symbols (management-model.md 1.8) that this model has columns for.
-FILTERABLE = entity_symbols(Service, name=Service.name, roleAttributes=set_of(Service.role_attributes))
 
-
-class ServiceCreate(BaseModel):
+class _Body(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class ServiceCreate(_Body):
     name: str = Field(min_length=1, max_length=255)
-    encryption_required: bool = Field(True, alias="encryptionRequired")
+    encryption_required: bool = Field(alias="encryptionRequired")
     role_attributes: list[str] | None = Field(None, alias="roleAttributes")
+    configs: list[str] | None = None
+    terminator_strategy: str | None = Field(None, alias="terminatorStrategy", max_length=64)
+    max_idle_time_millis: int | None = Field(None, alias="maxIdleTimeMillis", ge=0)
     tags: dict[str, Any] | None = None
 
 
@@ -50,33 +56,46 @@ class ServiceUpdates(Wire):
     last_change_at: str
 
 
-def _wire(row: Service, *, client_view: bool) -> dict[str, Any]:
-    data = {
-        **base_entity(row, "services"),
-        "name": row.name,
-        "encryptionRequired": row.encryption_required,
-        "roleAttributes": row.role_attributes,
-        "terminatorStrategy": "smartrouting",
-        "maxIdleTimeMillis": 0,
-        "configs": [],
-        "config": {},
-        "postureQueries": [],
-    }
-    if client_view:
-        # No policies are simulated: every identity may dial every service.
-        data["permissions"] = ["Dial"]
-    return data
+class ServicePatch(_Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    encryption_required: bool | None = Field(None, alias="encryptionRequired")
+    role_attributes: list[str] | None = Field(None, alias="roleAttributes")
+    configs: list[str] | None = None
+    terminator_strategy: str | None = Field(None, alias="terminatorStrategy", max_length=64)
+    max_idle_time_millis: int | None = Field(None, alias="maxIdleTimeMillis", ge=0)
+    tags: dict[str, Any] | None = None
+
+
+def _page(rows: list[dict[str, Any]], page: Any, total: int):
+    return listing(rows, limit=page.limit, offset=page.offset, total=total)
+
+
+# --- client API ------------------------------------------------------------------------------------------
 
 
 @client.get("/services", operation_id="listServices", **answers(ServiceDetail, many=True))
-def list_services(db: DbSession, _session: CurrentSession, page: ListPage):
-    rows, total = paginate(db, select(Service), page, FILTERABLE, Service.name)
-    return listing([_wire(s, client_view=True) for s in rows], limit=page.limit, offset=page.offset, total=total)
+def list_services(db: DbSession, session: CurrentSession, page: ListPage,
+                  config_types: list[str] | None = Query(None, alias="configTypes")):
+    rows, total, permissions = service.visible_page(db, session.identity, page)
+    requested = config_types if config_types is not None else list(session.session.config_types or [])
+    return _page(service.to_wire_many(db, rows, permissions=permissions, config_types=requested), page, total)
 
 
 @client.get("/services/{id}", operation_id="detailService", **answers(ServiceDetail))
-def detail_service(id: str, db: DbSession, _session: CurrentSession):
-    return ok(_wire(service.get(db, id), client_view=True))
+def detail_service(id: str, db: DbSession, session: CurrentSession):
+    row, granted = service.get_visible(db, session.identity, id)
+    requested = list(session.session.config_types or [])
+    return ok(service.to_wire_many(db, [row], permissions={row.id: granted}, config_types=requested)[0])
+
+
+@client.get("/services/{id}/edge-routers", operation_id="listServiceEdgeRouters")
+def list_service_edge_routers(id: str, db: DbSession, session: CurrentSession):
+    """The routers the caller may use for this service (edge-router-policies and service-edge-router-policies);
+    404 when the caller cannot see the service."""
+    row, _ = service.get_visible(db, session.identity, id)
+    ids = roles.session_router_ids(db, session.identity, row)
+    routers_ = list(db.scalars(select(EdgeRouter).where(EdgeRouter.id.in_(sorted(ids))).order_by(EdgeRouter.name))) if ids else []
+    return ok({"edgeRouters": [common_router(r) for r in routers_]})
 
 
 @client.get("/current-api-session/service-updates", operation_id="listServiceUpdates", **answers(ServiceUpdates))
@@ -85,8 +104,13 @@ def list_service_updates(db: DbSession, session: CurrentSession):
 
 
 @client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters", **answers(dict[str, Any], many=True))
-def get_current_identity_edge_routers(_session: CurrentSession, page: ListPage):
-    return listing([], limit=page.limit, offset=page.offset, total=0)
+def get_current_identity_edge_routers(db: DbSession, session: CurrentSession, page: ListPage):
+    """Verified routers: every one for an admin, otherwise those the caller's edge-router-policies reach."""
+    stmt = select(EdgeRouter).where(EdgeRouter.is_verified.is_(True))
+    if not session.identity.is_admin:
+        stmt = stmt.where(EdgeRouter.id.in_(sorted(roles.router_ids_for_identity(db, session.identity))))
+    rows, total = paginate(db, stmt, page, routers.FILTERABLE, EdgeRouter.name)
+    return _page([current_identity_router(r) for r in rows], page, total)
 
 
 @public.get("/external-jwt-signers", operation_id="listExternalJwtSigners", **answers(dict[str, Any], many=True))
@@ -94,20 +118,58 @@ async def list_external_jwt_signers(page: ListPage):
     return listing([], limit=page.limit, offset=page.offset, total=0)
 
 
+# --- management API --------------------------------------------------------------------------------------
+
+
 @management.get("/services", operation_id="listServices", **answers(ServiceDetail, many=True))
-def list_management_services(db: DbSession, _admin: AdminSession, page: ListPage):
-    rows, total = paginate(db, select(Service), page, FILTERABLE, Service.name)
-    return listing([_wire(s, client_view=False) for s in rows], limit=page.limit, offset=page.offset, total=total)
+def list_management_services(db: DbSession, admin: AdminSession, page: ListPage,
+                             config_types: str | None = Query(None, alias="configTypes"),
+                             as_identity: str | None = Query(None, alias="asIdentity")):
+    identity = service.identity_by_id_or_name(db, as_identity) if as_identity else admin.identity
+    rows, total, permissions = service.visible_page(db, identity, page)
+    requested = [c for c in (config_types or "").split(",") if c]
+    return _page(service.to_wire_many(db, rows, permissions=permissions, config_types=requested), page, total)
 
 
 @management.post("/services", operation_id="createService", **answers(Created, 409), status_code=201)
 def create_service(body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
-    created_service = service.create(db, name=body.name, encryption_required=body.encryption_required,
-                                     role_attributes=body.role_attributes or [], tags=body.tags or {}, now=now)
-    return created(created_service.id, "services")
+    row = service.create(db, body.model_dump(by_alias=False), now=now)
+    return created(row.id, "services")
+
+
+@management.get("/services/{id}", operation_id="detailService", **answers(ServiceDetail))
+def detail_management_service(id: str, db: DbSession, admin: AdminSession):
+    row, granted = service.get_visible(db, admin.identity, id)
+    return ok(service.to_wire_many(db, [row], permissions={row.id: granted})[0])
+
+
+@management.put("/services/{id}", operation_id="updateService", **answers(Empty, 409))
+def update_service(id: str, body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
+    service.update(db, service.get(db, id), body.model_dump(by_alias=False), now=now)
+    return empty()
+
+
+@management.patch("/services/{id}", operation_id="patchService", **answers(Empty, 409))
+def patch_service(id: str, body: ServicePatch, db: DbSession, now: Now, _admin: AdminSession):
+    service.update(db, service.get(db, id), body.model_dump(by_alias=False, exclude_unset=True), now=now)
+    return empty()
 
 
 @management.delete("/services/{id}", operation_id="deleteService", **answers(Empty, 409))
 def delete_service(id: str, db: DbSession, now: Now, _admin: AdminSession):
     service.delete(db, service.get(db, id), now=now)
     return empty()
+
+
+@management.get("/services/{id}/configs", operation_id="listServiceConfig")
+def list_service_config(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
+    row = service.get(db, id)
+    rows, total = configs.list_page(db, page, select(Config).where(Config.id.in_(list(row.configs or []))))
+    return _page(configs.to_wire_many(db, rows), page, total)
+
+
+@management.get("/configs/{id}/services", operation_id="listConfigServices")
+def list_config_services(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
+    ids = [s.id for s in configs.services_using(db, id)]
+    rows, total = service.list_page(db, page, select(Service).where(Service.id.in_(ids)))
+    return _page(service.to_wire_many(db, rows, with_config=False), page, total)

@@ -172,6 +172,84 @@ class Service(Timestamps, Base):
     encryption_required: Mapped[bool] = mapped_column(Boolean, default=True)
     role_attributes: Mapped[list[str]] = mapped_column(default=list)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # config ids, in the order given (a JSON set like role_attributes, so the filter compiler reaches it)
+    configs: Mapped[list[str]] = mapped_column(default=list)
+    terminator_strategy: Mapped[str] = mapped_column(String(64), default="smartrouting")
+    max_idle_time_millis: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConfigType(Timestamps, Base):
+    __tablename__ = "config_types"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    target: Mapped[str | None] = mapped_column(String(16))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Config(Timestamps, Base):
+    __tablename__ = "configs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    config_type_id: Mapped[str] = mapped_column(ForeignKey("config_types.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ServicePolicy(Timestamps, Base):
+    """Dial (type 1) or Bind (type 2): matched identities x matched services. Roles are stored sorted."""
+
+    __tablename__ = "service_policies"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    policy_type: Mapped[int] = mapped_column(Integer)  # the real store's int: 1 = Dial, 2 = Bind
+    semantic: Mapped[str] = mapped_column(String(8), default="AllOf")
+    identity_roles: Mapped[list[str]] = mapped_column(default=list)
+    service_roles: Mapped[list[str]] = mapped_column(default=list)
+    posture_check_roles: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class EdgeRouterPolicy(Timestamps, Base):
+    __tablename__ = "edge_router_policies"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    semantic: Mapped[str] = mapped_column(String(8), default="AllOf")
+    identity_roles: Mapped[list[str]] = mapped_column(default=list)
+    edge_router_roles: Mapped[list[str]] = mapped_column(default=list)
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ServiceEdgeRouterPolicy(Timestamps, Base):
+    __tablename__ = "service_edge_router_policies"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    semantic: Mapped[str] = mapped_column(String(8), default="AllOf")
+    service_roles: Mapped[list[str]] = mapped_column(default=list)
+    edge_router_roles: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ServiceSession(Timestamps, Base):
+    """A client session (`POST /sessions`): one per (API session, type, service), reused while it lives."""
+
+    __tablename__ = "service_sessions"
+    __table_args__ = (UniqueConstraint("api_session_id", "session_type", "service_id", name="uq_service_sessions_key"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    api_session_id: Mapped[str] = mapped_column(ForeignKey("api_sessions.id", ondelete="CASCADE"), index=True)
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    session_type: Mapped[str] = mapped_column(String(8))
+    service_policies: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class SimClock(Base):
@@ -267,5 +345,6 @@ class RouterConnection(Base):
     alive_until: Mapped[datetime]  # wall clock
 
 
-STATE_TABLES = [Identity, Service, EdgeRouter, Ca, Enrollment, Authenticator, ApiSession, SimFaultRule, SimEvent, NetworkState,
+STATE_TABLES = [Identity, Service, EdgeRouter, ConfigType, Config, ServicePolicy, EdgeRouterPolicy, ServiceEdgeRouterPolicy,
+                Ca, Enrollment, Authenticator, ApiSession, ServiceSession, SimFaultRule, SimEvent, NetworkState,
                 RouterConnection]

@@ -23,6 +23,7 @@ import pytest
 
 from controller.testing.external_ca import ziti_external_ca  # noqa: F401 - registers the fixture
 from controller.testing.harness import ControllerHarness, EnrolledIdentity
+from controller.testing.network import ziti_network  # noqa: F401  (the `ziti_network` fixture)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,7 +41,7 @@ def _own_database(url: str | None) -> Iterator[str | None]:
     if url is None:
         yield None
         return
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, exc, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
@@ -56,10 +57,23 @@ def _own_database(url: str | None) -> Iterator[str | None]:
         yield url
         return
     name = f"{parsed.database or 'postgres'}_ziti_{_worker()}_{secrets.token_hex(4)}"[-63:].lstrip("_")
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no connection held meanwhile
+    problem = None  # one line instead of a driver traceback repeated for every test
     try:
+        admin = create_engine(parsed, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no connection held meanwhile
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").split(".")[0] not in ("psycopg", "psycopg2"):
+            raise
+        problem = "--ziti-database-url names PostgreSQL but its driver is not installed: pip install 'ziti-controller-sim[postgres]'"
+    except exc.DBAPIError as error:  # the driver's reason only: never a statement, never the password
+        reason = (str(error.orig) if error.orig is not None else str(error)).strip().splitlines()[0]
+        problem = (f"cannot create the session's database on {parsed.render_as_string(hide_password=True)} ({reason}): "
+                   "check --ziti-database-url (or ZITI_SIM_DATABASE_URL), that the server is up and that the role may "
+                   "CREATE DATABASE")
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    try:
         yield parsed.set(database=name).render_as_string(hide_password=False)
     finally:
         try:

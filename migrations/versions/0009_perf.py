@@ -1,13 +1,13 @@
 """performance: indexes for the default list order of authenticators and enrollments (created_at, id)
 
 Revision ID: 0009_perf
-Revises: 0007_ctrl_channel
+Revises: 0008_mgmt_model
 Create Date: 2026-12-01
 """
 from alembic import op
 
 revision = "0009_perf"
-down_revision = "0007_ctrl_channel"
+down_revision = "0008_mgmt_model"
 branch_labels = None
 depends_on = None
 
