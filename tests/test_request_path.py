@@ -72,3 +72,26 @@ def test_a_waiter_that_times_out_leaves_the_queue():
     assert queue.acquire(0.05) is False
     queue.release()
     assert queue.acquire(0.05) is True
+
+
+def test_requests_survive_postgresql_dropping_every_connection(ctl, alice_session):
+    """No ping on checkout: a pooled connection that the server dropped is found by the request's first read,
+    which is retried once on a fresh connection (and the fault probe reconnects likewise)."""
+    if ctl.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL connections")
+    from sqlalchemy import create_engine, text
+
+    for _ in range(3):  # several pooled connections exist after a few requests
+        alice_session.conn.data("GET", "/current-api-session")
+    killer = create_engine(ctl.runtime.engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        with killer.connect() as conn:
+            killed = conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    finally:
+        killer.dispose()
+    assert killed >= 1
+    assert alice_session.conn.data("GET", "/current-api-session")["identityId"] == alice_session.identity.id
+    assert [a["id"] for a in alice_session.conn.data("GET", "/current-identity/authenticators")] == [alice_session.authenticator_id]
+    assert ctl.admin.data("GET", "/edge/management/v1/identities?limit=1")

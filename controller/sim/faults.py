@@ -138,12 +138,17 @@ class _RuleProbe:
     def any_rule(self) -> bool:
         for attempt in (1, 2):
             if self._connection is None:
-                pooled = self.engine.raw_connection()
                 if self.engine.dialect.name == "postgresql":
-                    # No implicit transaction to end: one round trip per probe instead of SELECT + ROLLBACK.
-                    pooled.driver_connection.autocommit = True
-                self._connection = pooled.dbapi_connection
-                pooled.detach()  # ours for good, outside the pool
+                    # A connection of its own, straight from the driver: never a pooled one the server may have
+                    # dropped (the pool does not ping on checkout). Autocommit: no implicit transaction to end,
+                    # so one round trip per probe instead of SELECT + ROLLBACK.
+                    cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+                    self._connection = self.engine.dialect.connect(*cargs, **cparams)
+                    self._connection.autocommit = True
+                else:
+                    pooled = self.engine.raw_connection()
+                    self._connection = pooled.dbapi_connection
+                    pooled.detach()  # ours for good, outside the pool
             try:
                 cursor = self._connection.cursor()
                 cursor.execute("SELECT 1 FROM sim_fault_rules LIMIT 1")
