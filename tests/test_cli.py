@@ -603,3 +603,16 @@ def test_config_service_and_policy_commands(clean_mock, tmp_path):
     assert body["data"]["identityRolesDisplay"] == [{"role": body["data"]["identityRoles"][0], "name": "@alice"}]
     status, body = https(mock.url, "GET", f"/edge/management/v1/services/{service_id}", ca_file=mock.ca_bundle, token=token)
     assert body["data"]["tags"] == {"app": "demo"} and len(body["data"]["configs"]) == 1
+
+
+def test_fixture_stopped_right_after_its_ready_line_exits_and_cleans_up(tmp_path):
+    """A test suite in another language may stop the fixture the moment it has read the ready line, before
+    uvicorn has taken over the signals. The SIGTERM handler used to raise SystemExit there; the exception once
+    landed in a weakref callback, which swallowed it, and the process hung."""
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "controller", "serve", "--mode", "fixture"], cwd=tmp_path,
+                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        ready = json.loads(proc.stdout.readline())
+        assert stop(proc) == 0
+        proc.stdout.close()
+        assert not Path(ready["dataDir"]).exists()

@@ -35,9 +35,10 @@ def serve(settings: Settings) -> int:
         sock.close()
         raise
     ephemeral_dir = None
-    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would die
-    # there, skipping the clean-up below (a fixture's ephemeral data directory would be left behind).
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    # SIGTERM never kills the process where it stands (the clean-up below must run: a fixture's ephemeral data
+    # directory would be left behind), and uvicorn re-raises it after its graceful shutdown.
+    stop = _StopRequest()
+    signal.signal(signal.SIGTERM, stop)
     runtime = None
     try:
         if settings.mode is Mode.fixture:
@@ -50,6 +51,9 @@ def serve(settings: Settings) -> int:
                 refuse_weak_lab_password(settings)  # before the data directory is created
             _check_data_dir(settings.data_dir)
         runtime = _start(settings, sock, ctrl_sock)
+        stop.server = runtime.server
+        if stop.requested:
+            return 0
         from controller.server.run import serve_with_ctrl
 
         asyncio.run(serve_with_ctrl(runtime.server, runtime.socket, runtime.runtime, runtime.ctrl_socket))
@@ -132,8 +136,20 @@ def _start(settings: Settings, sock: socket.socket, ctrl_sock: socket.socket | N
     return _Serving(runtime, server, sock, ctrl_sock)
 
 
-def _exit_cleanly(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
+class _StopRequest:
+    """The SIGTERM handler. It never raises: an exception from a signal handler lands wherever the main thread
+    happens to be (once inside a weakref callback, which swallowed it, and the process hung instead of
+    stopping). Before the server runs it only takes note, and start-up stops serving once it is done; after
+    that it asks uvicorn to stop (uvicorn installs its own handler while serving, this one sees the rest)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: Any = None
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
 
 
 def _announce(runtime) -> None:  # noqa: ANN001

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.client.errors import IdentityFileError
+from controller.atomic import PRIVATE, write_atomic
 
 
 def _unpem(value: str) -> str:
@@ -67,34 +66,5 @@ class IdentityFile:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Temporary file (0600 from the start) in the same directory, fsync, rename, fsync the directory: after
-    a crash the path holds either the old content or the new, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory
-    finally:
-        os.close(fd)
+    """Identity files, pending extensions and JWTs are secrets: written whole or not at all, 0600 from the start."""
+    write_atomic(path, data, mode=PRIVATE)

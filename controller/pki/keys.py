@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PublicKeyTypes
+from controller.atomic import PRIVATE, write_atomic
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
 
@@ -42,14 +42,8 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write a secret so that it is never readable by others, not even for an instant."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    """Write a secret whole or not at all, never readable by others, not even for an instant."""
+    write_atomic(path, data, mode=PRIVATE)
 
 
 def describe_public_key(key: PublicKeyTypes) -> str:

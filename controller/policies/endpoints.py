@@ -8,19 +8,23 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import String, literal, select, union_all
 
+from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import Page, filter_clause, paginate
 from controller.identities import repository as identity_repository
 from controller.identities import service as identities
+from controller.identities.schemas import IdentityDetail
 from controller.policies import roles, service
 from controller.policies.schemas import (
-    EdgeRouterPolicyCreate, EdgeRouterPolicyPatch, ServiceEdgeRouterPolicyCreate, ServiceEdgeRouterPolicyPatch,
-    ServicePolicyCreate, ServicePolicyPatch,
+    EdgeRouterPolicyCreate, EdgeRouterPolicyDetail, EdgeRouterPolicyPatch, ServiceEdgeRouterPolicyCreate,
+    ServiceEdgeRouterPolicyDetail, ServiceEdgeRouterPolicyPatch, ServicePolicyCreate, ServicePolicyDetail, ServicePolicyPatch,
 )
 from controller.policies.service import EDGE_ROUTER_POLICIES, SERVICE_EDGE_ROUTER_POLICIES, SERVICE_POLICIES, PolicyKind
 from controller.routers import service as routers
+from controller.routers.schemas import EdgeRouterDetail
 from controller.services import service as services
+from controller.services.schemas import ServiceSummary
 from controller.store.models import EdgeRouter, Identity, Service
 
 management = APIRouter()
@@ -53,7 +57,11 @@ def _policies_page(db: Any, kind: PolicyKind, ids: list[str], page: Page):
     return _page(service.to_wire_many(db, kind, rows), page, total)
 
 
-def _register(kind: PolicyKind, create_body: type, patch_body: type, singular: str, plural: str) -> None:
+# The answer of each member sub-list.
+_MEMBER_DETAIL = {"identities": IdentityDetail, "services": ServiceSummary, "edge-routers": EdgeRouterDetail}
+
+
+def _register(kind: PolicyKind, create_body: type, patch_body: type, detail: type, singular: str, plural: str) -> None:
     base = f"/{kind.collection}"
 
     def list_(db: DbSession, _admin: AdminSession, page: ListPage):
@@ -66,7 +74,7 @@ def _register(kind: PolicyKind, create_body: type, patch_body: type, singular: s
             services.mark_changed(db, now)
         return created(policy.id, kind.collection)
 
-    def detail(id: str, db: DbSession, _admin: AdminSession):
+    def detail_(id: str, db: DbSession, _admin: AdminSession):
         return ok(service.to_wire(db, kind, service.get(db, kind, id)))
 
     def update(id: str, body: create_body, db: DbSession, now: Now, _admin: AdminSession):  # type: ignore[valid-type]
@@ -87,12 +95,13 @@ def _register(kind: PolicyKind, create_body: type, patch_body: type, singular: s
             services.mark_changed(db, now)
         return empty()
 
-    management.add_api_route(base, list_, methods=["GET"], operation_id=f"list{plural}")
-    management.add_api_route(base, create, methods=["POST"], operation_id=f"create{singular}", status_code=201)
-    management.add_api_route(base + "/{id}", detail, methods=["GET"], operation_id=f"detail{singular}")
-    management.add_api_route(base + "/{id}", update, methods=["PUT"], operation_id=f"update{singular}")
-    management.add_api_route(base + "/{id}", patch, methods=["PATCH"], operation_id=f"patch{singular}")
-    management.add_api_route(base + "/{id}", delete, methods=["DELETE"], operation_id=f"delete{singular}")
+    management.add_api_route(base, list_, methods=["GET"], operation_id=f"list{plural}", **answers(detail, many=True))
+    management.add_api_route(base, create, methods=["POST"], operation_id=f"create{singular}", status_code=201,
+                             **answers(Created))
+    management.add_api_route(base + "/{id}", detail_, methods=["GET"], operation_id=f"detail{singular}", **answers(detail))
+    management.add_api_route(base + "/{id}", update, methods=["PUT"], operation_id=f"update{singular}", **answers(Empty))
+    management.add_api_route(base + "/{id}", patch, methods=["PATCH"], operation_id=f"patch{singular}", **answers(Empty))
+    management.add_api_route(base + "/{id}", delete, methods=["DELETE"], operation_id=f"delete{singular}", **answers(Empty))
     for side in kind.sides:
         if side.kind is None:
             continue
@@ -103,16 +112,17 @@ def _register(kind: PolicyKind, create_body: type, patch_body: type, singular: s
 
         member_name = {"identities": "Identities", "services": "Services", "edge-routers": "EdgeRouters"}[side.link]
         management.add_api_route(f"{base}/{{id}}/{side.link}", members, methods=["GET"],
-                                 operation_id=f"list{singular}{member_name}")
+                                 operation_id=f"list{singular}{member_name}", **answers(_MEMBER_DETAIL[side.link], many=True))
 
 
-_register(SERVICE_POLICIES, ServicePolicyCreate, ServicePolicyPatch, "ServicePolicy", "ServicePolicies")
-_register(EDGE_ROUTER_POLICIES, EdgeRouterPolicyCreate, EdgeRouterPolicyPatch, "EdgeRouterPolicy", "EdgeRouterPolicies")
-_register(SERVICE_EDGE_ROUTER_POLICIES, ServiceEdgeRouterPolicyCreate, ServiceEdgeRouterPolicyPatch,
+_register(SERVICE_POLICIES, ServicePolicyCreate, ServicePolicyPatch, ServicePolicyDetail, "ServicePolicy", "ServicePolicies")
+_register(EDGE_ROUTER_POLICIES, EdgeRouterPolicyCreate, EdgeRouterPolicyPatch, EdgeRouterPolicyDetail,
+          "EdgeRouterPolicy", "EdgeRouterPolicies")
+_register(SERVICE_EDGE_ROUTER_POLICIES, ServiceEdgeRouterPolicyCreate, ServiceEdgeRouterPolicyPatch, ServiceEdgeRouterPolicyDetail,
           "ServiceEdgeRouterPolicy", "ServiceEdgeRouterPolicies")
 
 
-@management.get("/service-policies/{id}/posture-checks", operation_id="listServicePolicyPostureChecks")
+@management.get("/service-policies/{id}/posture-checks", operation_id="listServicePolicyPostureChecks", **answers(dict[str, Any], many=True))
 def list_service_policy_posture_checks(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     service.get(db, SERVICE_POLICIES, id)  # no posture checks are simulated: always empty
     return _page([], page, 0)
@@ -126,21 +136,21 @@ def _entity(db: Any, model: Any, entity_id: str) -> Any:
     return db.get(model, entity_id)
 
 
-@management.get("/identities/{id}/service-policies", operation_id="listIdentityServicePolicies")
+@management.get("/identities/{id}/service-policies", operation_id="listIdentityServicePolicies", **answers(ServicePolicyDetail, many=True))
 def list_identity_service_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     identity = _entity(db, Identity, id)
     ids = service.policies_matching(db, SERVICE_POLICIES, "identities", identity) if identity else []
     return _policies_page(db, SERVICE_POLICIES, ids, page)
 
 
-@management.get("/identities/{id}/edge-router-policies", operation_id="listIdentitysEdgeRouterPolicies")
+@management.get("/identities/{id}/edge-router-policies", operation_id="listIdentitysEdgeRouterPolicies", **answers(EdgeRouterPolicyDetail, many=True))
 def list_identity_edge_router_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     identity = _entity(db, Identity, id)
     ids = service.policies_matching(db, EDGE_ROUTER_POLICIES, "identities", identity) if identity else []
     return _policies_page(db, EDGE_ROUTER_POLICIES, ids, page)
 
 
-@management.get("/identities/{id}/services", operation_id="listIdentityServices")
+@management.get("/identities/{id}/services", operation_id="listIdentityServices", **answers(ServiceSummary, many=True))
 def list_identity_services(id: str, db: DbSession, _admin: AdminSession, page: ListPage,
                            policy_type: Literal["dial", "bind"] | None = Query(None, alias="policyType")):
     identity = _entity(db, Identity, id)
@@ -151,26 +161,26 @@ def list_identity_services(id: str, db: DbSession, _admin: AdminSession, page: L
     return _members_page(db, "services", ids, page)
 
 
-@management.get("/identities/{id}/edge-routers", operation_id="listIdentityEdgeRouters")
+@management.get("/identities/{id}/edge-routers", operation_id="listIdentityEdgeRouters", **answers(EdgeRouterDetail, many=True))
 def list_identity_edge_routers(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     identity = _entity(db, Identity, id)
     return _members_page(db, "edge-routers", sorted(roles.router_ids_for_identity(db, identity)) if identity else [], page)
 
 
-@management.get("/services/{id}/service-policies", operation_id="listServiceServicePolicies")
+@management.get("/services/{id}/service-policies", operation_id="listServiceServicePolicies", **answers(ServicePolicyDetail, many=True))
 def list_service_service_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = _entity(db, Service, id)
     return _policies_page(db, SERVICE_POLICIES, service.policies_matching(db, SERVICE_POLICIES, "services", row) if row else [], page)
 
 
-@management.get("/services/{id}/service-edge-router-policies", operation_id="listServiceServiceEdgeRouterPolicies")
+@management.get("/services/{id}/service-edge-router-policies", operation_id="listServiceServiceEdgeRouterPolicies", **answers(ServiceEdgeRouterPolicyDetail, many=True))
 def list_service_serps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = _entity(db, Service, id)
     ids = service.policies_matching(db, SERVICE_EDGE_ROUTER_POLICIES, "services", row) if row else []
     return _policies_page(db, SERVICE_EDGE_ROUTER_POLICIES, ids, page)
 
 
-@management.get("/services/{id}/identities", operation_id="listServiceIdentities")
+@management.get("/services/{id}/identities", operation_id="listServiceIdentities", **answers(IdentityDetail, many=True))
 def list_service_identities(id: str, db: DbSession, _admin: AdminSession, page: ListPage,
                             policy_type: Literal["dial", "bind"] | None = Query(None, alias="policyType")):
     row = _entity(db, Service, id)
@@ -184,20 +194,20 @@ def list_service_identities(id: str, db: DbSession, _admin: AdminSession, page: 
     return _members_page(db, "identities", sorted(ids), page)
 
 
-@management.get("/services/{id}/edge-routers", operation_id="listServiceEdgeRouters")
+@management.get("/services/{id}/edge-routers", operation_id="listServiceEdgeRouters", **answers(EdgeRouterDetail, many=True))
 def list_management_service_edge_routers(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = _entity(db, Service, id)
     return _members_page(db, "edge-routers", sorted(roles.router_ids_for_service(db, row)) if row else [], page)
 
 
-@management.get("/edge-routers/{id}/edge-router-policies", operation_id="listEdgeRouterEdgeRouterPolicies")
+@management.get("/edge-routers/{id}/edge-router-policies", operation_id="listEdgeRouterEdgeRouterPolicies", **answers(EdgeRouterPolicyDetail, many=True))
 def list_edge_router_erps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = _entity(db, EdgeRouter, id)
     ids = service.policies_matching(db, EDGE_ROUTER_POLICIES, "edge-routers", row) if row else []
     return _policies_page(db, EDGE_ROUTER_POLICIES, ids, page)
 
 
-@management.get("/edge-routers/{id}/service-edge-router-policies", operation_id="listEdgeRouterServiceEdgeRouterPolicies")
+@management.get("/edge-routers/{id}/service-edge-router-policies", operation_id="listEdgeRouterServiceEdgeRouterPolicies", **answers(ServiceEdgeRouterPolicyDetail, many=True))
 def list_edge_router_serps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = _entity(db, EdgeRouter, id)
     ids = service.policies_matching(db, SERVICE_EDGE_ROUTER_POLICIES, "edge-routers", row) if row else []
@@ -212,12 +222,12 @@ def _members_through(db: Any, kind: PolicyKind, router: Any, link: str) -> list[
     return sorted(ids)
 
 
-@management.get("/edge-routers/{id}/identities", operation_id="listEdgeRouterIdentities")
+@management.get("/edge-routers/{id}/identities", operation_id="listEdgeRouterIdentities", **answers(IdentityDetail, many=True))
 def list_edge_router_identities(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     return _members_page(db, "identities", _members_through(db, EDGE_ROUTER_POLICIES, _entity(db, EdgeRouter, id), "identities"), page)
 
 
-@management.get("/edge-routers/{id}/services", operation_id="listEdgeRouterServices")
+@management.get("/edge-routers/{id}/services", operation_id="listEdgeRouterServices", **answers(ServiceSummary, many=True))
 def list_edge_router_services(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     return _members_page(db, "services", _members_through(db, SERVICE_EDGE_ROUTER_POLICIES, _entity(db, EdgeRouter, id), "services"), page)
 
@@ -235,16 +245,16 @@ def _attributes(db: Any, model: Any, page: Page):
     return listing(values, limit=len(values), offset=0, total=len(values))
 
 
-@management.get("/identity-role-attributes", operation_id="listIdentityRoleAttributes")
+@management.get("/identity-role-attributes", operation_id="listIdentityRoleAttributes", **answers(str, many=True))
 def list_identity_role_attributes(db: DbSession, _admin: AdminSession, page: ListPage):
     return _attributes(db, Identity, page)
 
 
-@management.get("/service-role-attributes", operation_id="listServiceRoleAttributes")
+@management.get("/service-role-attributes", operation_id="listServiceRoleAttributes", **answers(str, many=True))
 def list_service_role_attributes(db: DbSession, _admin: AdminSession, page: ListPage):
     return _attributes(db, Service, page)
 
 
-@management.get("/edge-router-role-attributes", operation_id="listEdgeRouterRoleAttributes")
+@management.get("/edge-router-role-attributes", operation_id="listEdgeRouterRoleAttributes", **answers(str, many=True))
 def list_edge_router_role_attributes(db: DbSession, _admin: AdminSession, page: ListPage):
     return _attributes(db, EdgeRouter, page)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.contract import BaseEntity, Wire
+
 Semantic = Literal["AllOf", "AnyOf"]
 Roles = list[str] | None
 
@@ -65,3 +67,43 @@ class ServiceEdgeRouterPolicyPatch(_Body):
     service_roles: Roles = Field(None, alias="serviceRoles")
     edge_router_roles: Roles = Field(None, alias="edgeRouterRoles")
     tags: dict[str, Any] | None = None
+
+
+# --- answers (response models; see controller.api.contract) ---
+
+
+class RoleDisplay(Wire):
+    """`#attr` shown as itself, `@id` as `@<name>` (service.roles_display)."""
+
+    role: str
+    name: str
+
+
+class _PolicyDetail(BaseEntity):
+    name: str
+    semantic: Semantic
+
+
+class ServicePolicyDetail(_PolicyDetail):
+    type: Literal["Dial", "Bind", "Invalid"]
+    identity_roles: list[str]
+    identity_roles_display: list[RoleDisplay]
+    service_roles: list[str]
+    service_roles_display: list[RoleDisplay]
+    posture_check_roles: list[str]
+    posture_check_roles_display: list[RoleDisplay]
+
+
+class EdgeRouterPolicyDetail(_PolicyDetail):
+    edge_router_roles: list[str]
+    edge_router_roles_display: list[RoleDisplay]
+    identity_roles: list[str]
+    identity_roles_display: list[RoleDisplay]
+    is_system: bool
+
+
+class ServiceEdgeRouterPolicyDetail(_PolicyDetail):
+    service_roles: list[str]
+    service_roles_display: list[RoleDisplay]
+    edge_router_roles: list[str]
+    edge_router_roles_display: list[RoleDisplay]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,18 +14,12 @@ from cryptography import x509
 
 from controller.pki.certs import load_certs_pem
 from controller.pki.keys import load_private_key_pem
+from controller.atomic import PRIVATE, write_atomic
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a 0600 temporary file beside `path`, then rename over it: readers see the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Certificates, keys and state of the router: written whole or not at all, 0600 (controller.atomic)."""
+    write_atomic(path, data, mode=PRIVATE)
 
 
 @dataclass

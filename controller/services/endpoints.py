@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from controller.api.contract import BaseEntity, Created, Empty, Wire, answers
+from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.render import fmt_time
@@ -18,52 +17,15 @@ from controller.policies import roles
 from controller.api.listing import paginate
 from controller.routers import service as routers
 from controller.service_sessions.service import common_router, current_identity_router
+from controller.configs.schemas import ConfigDetail
+from controller.service_sessions.schemas import CurrentIdentityEdgeRouterDetail, ServiceEdgeRouters
 from controller.services import service
+from controller.services.schemas import ServiceCreate, ServiceDetail, ServicePatch, ServiceSummary, ServiceUpdates
 from controller.store.models import Config, EdgeRouter, Service
 
 client = APIRouter()
 management = APIRouter()
 public = APIRouter()
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class ServiceCreate(_Body):
-    name: str = Field(min_length=1, max_length=255)
-    encryption_required: bool = Field(alias="encryptionRequired")
-    role_attributes: list[str] | None = Field(None, alias="roleAttributes")
-    configs: list[str] | None = None
-    terminator_strategy: str | None = Field(None, alias="terminatorStrategy", max_length=64)
-    max_idle_time_millis: int | None = Field(None, alias="maxIdleTimeMillis", ge=0)
-    tags: dict[str, Any] | None = None
-
-
-class ServiceDetail(BaseEntity):
-    name: str
-    encryption_required: bool
-    role_attributes: list[str] | None
-    terminator_strategy: str
-    max_idle_time_millis: int
-    configs: list[str]
-    config: dict[str, Any]
-    posture_queries: list[Any]
-    permissions: list[str] | None = None  # client API only
-
-
-class ServiceUpdates(Wire):
-    last_change_at: str
-
-
-class ServicePatch(_Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    encryption_required: bool | None = Field(None, alias="encryptionRequired")
-    role_attributes: list[str] | None = Field(None, alias="roleAttributes")
-    configs: list[str] | None = None
-    terminator_strategy: str | None = Field(None, alias="terminatorStrategy", max_length=64)
-    max_idle_time_millis: int | None = Field(None, alias="maxIdleTimeMillis", ge=0)
-    tags: dict[str, Any] | None = None
 
 
 def _page(rows: list[dict[str, Any]], page: Any, total: int):
@@ -88,7 +50,7 @@ def detail_service(id: str, db: DbSession, session: CurrentSession):
     return ok(service.to_wire_many(db, [row], permissions={row.id: granted}, config_types=requested)[0])
 
 
-@client.get("/services/{id}/edge-routers", operation_id="listServiceEdgeRouters")
+@client.get("/services/{id}/edge-routers", operation_id="listServiceEdgeRouters", **answers(ServiceEdgeRouters))
 def list_service_edge_routers(id: str, db: DbSession, session: CurrentSession):
     """The routers the caller may use for this service (edge-router-policies and service-edge-router-policies);
     404 when the caller cannot see the service."""
@@ -103,7 +65,7 @@ def list_service_updates(db: DbSession, session: CurrentSession):
     return ok({"lastChangeAt": fmt_time(service.last_change_at(db, session.identity))})
 
 
-@client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters", **answers(dict[str, Any], many=True))
+@client.get("/current-identity/edge-routers", operation_id="getCurrentIdentityEdgeRouters", **answers(CurrentIdentityEdgeRouterDetail, many=True))
 def get_current_identity_edge_routers(db: DbSession, session: CurrentSession, page: ListPage):
     """Verified routers: every one for an admin, otherwise those the caller's edge-router-policies reach."""
     stmt = select(EdgeRouter).where(EdgeRouter.is_verified.is_(True))
@@ -121,7 +83,7 @@ async def list_external_jwt_signers(page: ListPage):
 # --- management API --------------------------------------------------------------------------------------
 
 
-@management.get("/services", operation_id="listServices", **answers(ServiceDetail, many=True))
+@management.get("/services", operation_id="listServices", **answers(ServiceDetail, 404, many=True))
 def list_management_services(db: DbSession, admin: AdminSession, page: ListPage,
                              config_types: str | None = Query(None, alias="configTypes"),
                              as_identity: str | None = Query(None, alias="asIdentity")):
@@ -131,7 +93,7 @@ def list_management_services(db: DbSession, admin: AdminSession, page: ListPage,
     return _page(service.to_wire_many(db, rows, permissions=permissions, config_types=requested), page, total)
 
 
-@management.post("/services", operation_id="createService", **answers(Created, 409), status_code=201)
+@management.post("/services", operation_id="createService", **answers(Created, 404), status_code=201)
 def create_service(body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
     row = service.create(db, body.model_dump(by_alias=False), now=now)
     return created(row.id, "services")
@@ -143,32 +105,32 @@ def detail_management_service(id: str, db: DbSession, admin: AdminSession):
     return ok(service.to_wire_many(db, [row], permissions={row.id: granted})[0])
 
 
-@management.put("/services/{id}", operation_id="updateService", **answers(Empty, 409))
+@management.put("/services/{id}", operation_id="updateService", **answers(Empty))
 def update_service(id: str, body: ServiceCreate, db: DbSession, now: Now, _admin: AdminSession):
     service.update(db, service.get(db, id), body.model_dump(by_alias=False), now=now)
     return empty()
 
 
-@management.patch("/services/{id}", operation_id="patchService", **answers(Empty, 409))
+@management.patch("/services/{id}", operation_id="patchService", **answers(Empty))
 def patch_service(id: str, body: ServicePatch, db: DbSession, now: Now, _admin: AdminSession):
     service.update(db, service.get(db, id), body.model_dump(by_alias=False, exclude_unset=True), now=now)
     return empty()
 
 
-@management.delete("/services/{id}", operation_id="deleteService", **answers(Empty, 409))
+@management.delete("/services/{id}", operation_id="deleteService", **answers(Empty))
 def delete_service(id: str, db: DbSession, now: Now, _admin: AdminSession):
     service.delete(db, service.get(db, id), now=now)
     return empty()
 
 
-@management.get("/services/{id}/configs", operation_id="listServiceConfig")
+@management.get("/services/{id}/configs", operation_id="listServiceConfig", **answers(ConfigDetail, many=True))
 def list_service_config(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     row = service.get(db, id)
     rows, total = configs.list_page(db, page, select(Config).where(Config.id.in_(list(row.configs or []))))
     return _page(configs.to_wire_many(db, rows), page, total)
 
 
-@management.get("/configs/{id}/services", operation_id="listConfigServices")
+@management.get("/configs/{id}/services", operation_id="listConfigServices", **answers(ServiceSummary, many=True))
 def list_config_services(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
     ids = [s.id for s in configs.services_using(db, id)]
     rows, total = service.list_page(db, page, select(Service).where(Service.id.in_(ids)))
