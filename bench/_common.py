@@ -59,6 +59,23 @@ def median(values: list[float]) -> float:
     return percentile(values, 50)
 
 
+def loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def checkout(rev: str) -> Path:
+    """The project at `rev`, exported to a temporary directory (the code only: the venv is this one's).
+    The caller removes it."""
+    import tempfile
+
+    target = Path(tempfile.mkdtemp(prefix="bench-rev-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    # `python -m controller` imports the package from the working directory; the migrations ship inside it.
+    shutil.copytree(target / "migrations", target / "controller" / "_migrations", dirs_exist_ok=True)
+    return target
+
+
 def json_safe(value: Any) -> Any:
     """NaN (an empty phase) is not JSON: write null instead."""
     if isinstance(value, float) and math.isnan(value):
@@ -122,7 +139,7 @@ class ServerProcess:
 
 
 def start_server(*, database_url: str | None = None, log_level: str = "warning", timeout: float = 60.0,
-                 env: dict[str, str] | None = None, stderr_path: Path | None = None) -> ServerProcess:
+                 env: dict[str, str] | None = None, stderr_path: Path | None = None, cwd: Path | None = None) -> ServerProcess:
     """`python -m controller serve --mode fixture` on an ephemeral 127.0.0.1 port; returns once the JSON ready
     line is printed. The child's stderr goes to `stderr_path` (or is discarded)."""
     cmd = [sys.executable, "-m", "controller", "serve", "--mode", "fixture", "--log-level", log_level]
@@ -132,7 +149,7 @@ def start_server(*, database_url: str | None = None, log_level: str = "warning",
     child_env.pop("ZITI_SIM_ADDRESS", None)
     with open(stderr_path or os.devnull, "wb") as stderr:
         spawned = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=child_env, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=child_env, cwd=cwd or REPO)
     deadline = time.monotonic() + timeout
     buffer = b""
     while True:

@@ -4,9 +4,12 @@ floor of a bare `cryptography` CSR-verify + sign, and against Debian's `cfssl se
 SQLite row per certificate).
 
     bash bench/setup.sh            # once: installs cfssl (golang-cfssl)
-    python bench/extend.py         # SQLite, 200 identities, concurrency 1,8,32, 5 s per phase
-    python bench/extend.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/benchdb
-    python bench/extend.py --json  # machine-readable output on stdout
+    python bench/extend.py         # SQLite and PostgreSQL (throw-away database), 200 identities, c = 1,8,32, 5 s per phase
+    python bench/extend.py --compare-with main   # the same for another revision too, alternating, in one run
+    python bench/extend.py --backends sqlite --json  # one database; machine-readable output on stdout
+
+It ends with the table of issue 11 (ratios to cfssl + SQLite and to the floor, p50/p99 at the top concurrency),
+one column per database (and revision).
 
 All CPU figures are CPU time (user + system) of the serving process, read from /proc/<pid>/stat around
 each phase and divided by the number of requests of that phase: steadier than rates on a shared machine.
@@ -536,13 +539,126 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def measure_controller(args: argparse.Namespace, levels: list[int], seconds: float, *, database_url: str | None,
+                       repo: Path | None, workdir: Path) -> tuple[dict[str, Any], list[BenchIdentity]]:
+    """One controller (this checkout, or `repo` for --compare-with) on one database: enrollment, calibration,
+    the cycles and extend-only phases at every concurrency level."""
+    pg_db = pg_database_name(database_url)
+    out: dict[str, Any] = {"database": "postgresql" if pg_db else "sqlite", "loadavgBefore": common.loadavg()}
+    env, cache = None, None
+    if repo is not None:
+        cache = Path(tempfile.mkdtemp(prefix="ziti-bench-cache-"))
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(repo)}
+    server = None
+    try:
+        log(f"starting the controller (serve --mode fixture, {out['database']}, {repo or 'this checkout'}) ...")
+        server = common.start_server(database_url=database_url, stderr_path=workdir / f"controller-{os.urandom(3).hex()}.log",
+                                     env=env, cwd=repo)
+        log(f"  ready at {server.url} (pid {server.pid}) in {server.ready_at - server.spawned_at:.2f} s")
+        t0 = time.perf_counter()
+        identities = common.enroll_many(server, args.identities)
+        enroll_s = time.perf_counter() - t0
+        out["enrollment"] = {"count": len(identities), "seconds": enroll_s, "perSecond": len(identities) / enroll_s}
+        log(f"  enrolled {len(identities)} identities in {enroll_s:.1f} s")
+        log("calibrating: bare keep-alive request and new mTLS connection ...")
+        keep_alive, new_conn = calibration_workers(server, identities[0], args.max_requests)
+        calib_s = min(seconds, 2.0)
+        out["calibration"] = {
+            "keepAliveVersion": run_phase("GET /version keep-alive", 1, calib_s, args.max_requests, server.pid, keep_alive, pg_db).as_dict(),
+            "newConnectionVersion": run_phase("new mTLS connection + GET /version", 1, calib_s, args.max_requests, server.pid, new_conn, pg_db).as_dict(),
+        }
+        broken: set[str] = set()
+        # warm-up: every identity extends once (first use of its authenticator, caches, pools)
+        warm = run_phase("warm-up", min(8, max(levels)), 30.0, len(identities), server.pid,
+                         cycles_worker(server, split(identities, min(8, max(levels))), broken, len(identities)), pg_db)
+        log(f"  warm-up: {warm.units} cycles, errors {warm.errors or 'none'}")
+        out["levels"] = []
+        for level in levels:
+            owned = split(identities, level)
+            log(f"concurrency {level}: extend + verify cycles for {seconds:g} s ...")
+            cycles = run_phase("cycles", level, seconds, args.max_requests, server.pid,
+                               cycles_worker(server, owned, broken, args.max_requests), pg_db)
+            log(f"concurrency {level}: extend only (keep-alive) for {seconds:g} s ...")
+            extend_only = run_phase("extend-only", level, seconds, args.max_requests, server.pid,
+                                    extend_only_worker(server, owned, broken, args.max_requests), pg_db)
+            out["levels"].append({"concurrency": level, "cycles": cycles.as_dict(), "extendOnly": extend_only.as_dict()})
+        out["brokenIdentities"] = len(broken)
+        out["serverMaxRssKiB"] = common.status_kib(server.pid, "VmHWM")
+        out["loadavgAfter"] = common.loadavg()
+        return out, identities
+    finally:
+        if server is not None:
+            server.stop()
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def measure_cfssl(args: argparse.Namespace, levels: list[int], seconds: float, csrs: list[str], workdir: Path) -> dict[str, Any]:
+    cfssl_bin = shutil.which("cfssl")
+    if args.no_cfssl:
+        return {"skipped": "--no-cfssl"}
+    if not cfssl_bin:
+        log("cfssl not found on PATH: skipping the cfssl comparison (run `bash bench/setup.sh` first)")
+        return {"skipped": "cfssl not found on PATH: run `bash bench/setup.sh` (installs golang-cfssl)"}
+    version = subprocess.run([cfssl_bin, "version"], check=False, capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
+    cfssl_dir = workdir / "cfssl"
+    cfssl_dir.mkdir()
+    cfssl = Cfssl(cfssl_bin, cfssl_dir)
+    try:
+        warm = run_phase("cfssl warm-up", 2, 1.0, 200, cfssl.pid, cfssl_worker(cfssl, csrs, 200, None))
+        cfssl_levels = []
+        for level in levels:
+            log(f"cfssl: concurrency {level}, sign for {seconds:g} s, then sign + SQLite row for {seconds:g} s ...")
+            plain = run_phase("cfssl sign", level, seconds, args.max_requests, cfssl.pid,
+                              cfssl_worker(cfssl, csrs, args.max_requests, None))
+            with_row = run_phase("cfssl sign + SQLite row", level, seconds, args.max_requests, cfssl.pid,
+                                 cfssl_worker(cfssl, csrs, args.max_requests, cfssl_dir / f"certs-{level}.sqlite"))
+            cfssl_levels.append({"concurrency": level, "sign": plain.as_dict(), "signSqlite": with_row.as_dict()})
+        return {"version": version, "levels": cfssl_levels, "warmupErrors": warm.errors}
+    finally:
+        cfssl.stop()
+
+
+class PgScratch:
+    """A throw-away PostgreSQL database on --postgres-url's server, dropped afterwards."""
+
+    def __init__(self, admin_url: str):
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.name = f"ziti_bench_extend_{os.urandom(4).hex()}"
+        self.url = admin_url.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        finally:
+            self.engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--identities", type=int, default=200, help="identities to enroll (default 200)")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client concurrency levels (default 1,8,32)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measured phase (default 5, max 120)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="upper bound of units per phase (default 100000)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL for the controller (default: SQLite in a temp dir)")
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="databases to run the controller on, in one run (default sqlite,postgresql)")
+    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="a PostgreSQL server (any database on it): a throw-away database is created there and dropped")
+    parser.add_argument("--database-url", help="run only on this SQLAlchemy URL (instead of --backends)")
+    parser.add_argument("--compare-with", metavar="REV",
+                        help="also measure this git revision of the project, alternating with this checkout per database")
     parser.add_argument("--floor-seconds", type=float, default=2.0, help="duration of the cryptography floor loop (default 2)")
     parser.add_argument("--no-cfssl", action="store_true", help="skip the cfssl comparison")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
@@ -559,86 +675,48 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--identities must be between 1 and 5000")
     if args.identities < max(levels):
         parser.error(f"--identities ({args.identities}) must be at least the highest concurrency ({max(levels)})")
-    pg_db = pg_database_name(args.database_url)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.database_url:
+        backends = ["url"]
+    elif not backends or set(backends) - {"sqlite", "postgresql"}:
+        parser.error("--backends takes sqlite and/or postgresql")
 
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
-        "cpus": os.cpu_count(), "python": platform.python_version(), "database": "postgresql" if pg_db else "sqlite",
+        "cpus": os.cpu_count(), "python": platform.python_version(),
         "identities": args.identities, "concurrency": levels, "secondsPerPhase": seconds,
-        "loadavgBefore": Path("/proc/loadavg").read_text().split()[:3],
+        "loadavgBefore": common.loadavg(), "runs": [],
     }
     workdir = Path(tempfile.mkdtemp(prefix="ziti-bench-extend-"))
-    server = None
+    other = None
     try:
-        log(f"starting the controller (serve --mode fixture, {results['database']}) ...")
-        server = common.start_server(database_url=args.database_url, stderr_path=workdir / "controller.log")
-        log(f"  ready at {server.url} (pid {server.pid}) in {server.ready_at - server.spawned_at:.2f} s")
-        t0 = time.perf_counter()
-        identities = common.enroll_many(server, args.identities)
-        enroll_s = time.perf_counter() - t0
-        results["enrollment"] = {"count": len(identities), "seconds": enroll_s, "perSecond": len(identities) / enroll_s}
-        log(f"  enrolled {len(identities)} identities in {enroll_s:.1f} s")
-
+        if args.compare_with:
+            other = common.checkout(args.compare_with)
+        revisions = [("this checkout", None)] + ([(args.compare_with, other)] if other else [])
+        identities: list[BenchIdentity] = []
+        for index, backend in enumerate(backends):
+            # alternate which revision goes first, so that a drift in the machine's load favours neither
+            order = revisions if index % 2 == 0 else list(reversed(revisions))
+            for label, repo in order:
+                if backend == "postgresql":
+                    with PgScratch(args.postgres_url) as url:
+                        run, identities = measure_controller(args, levels, seconds, database_url=url, repo=repo, workdir=workdir)
+                else:
+                    url = args.database_url if backend == "url" else None
+                    run, identities = measure_controller(args, levels, seconds, database_url=url, repo=repo, workdir=workdir)
+                run["revision"] = label
+                results["runs"].append(run)
         log("measuring the cryptography floor and the SQLite row ...")
         results["floor"] = measure_floor([i.csr_pem for i in identities], identities[0].cert_pem, args.floor_seconds, 20_000)
         results["sqliteRow"] = measure_sqlite_row(workdir, identities[0].cert_pem, min(args.floor_seconds, 1.0), 5_000)
-
-        log("calibrating: bare keep-alive request and new mTLS connection ...")
-        keep_alive, new_conn = calibration_workers(server, identities[0], args.max_requests)
-        calib_s = min(seconds, 2.0)
-        results["calibration"] = {
-            "keepAliveVersion": run_phase("GET /version keep-alive", 1, calib_s, args.max_requests, server.pid, keep_alive, pg_db).as_dict(),
-            "newConnectionVersion": run_phase("new mTLS connection + GET /version", 1, calib_s, args.max_requests, server.pid, new_conn, pg_db).as_dict(),
-        }
-        broken: set[str] = set()
-        # warm-up: every identity extends once (first use of its authenticator, caches, pools)
-        warm = run_phase("warm-up", min(8, max(levels)), 30.0, len(identities), server.pid,
-                         cycles_worker(server, split(identities, min(8, max(levels))), broken, len(identities)), pg_db)
-        log(f"  warm-up: {warm.units} cycles, errors {warm.errors or 'none'}")
-        results["levels"] = []
-        for level in levels:
-            owned = split(identities, level)
-            log(f"concurrency {level}: extend + verify cycles for {seconds:g} s ...")
-            cycles = run_phase("cycles", level, seconds, args.max_requests, server.pid,
-                               cycles_worker(server, owned, broken, args.max_requests), pg_db)
-            log(f"concurrency {level}: extend only (keep-alive) for {seconds:g} s ...")
-            extend_only = run_phase("extend-only", level, seconds, args.max_requests, server.pid,
-                                    extend_only_worker(server, owned, broken, args.max_requests), pg_db)
-            results["levels"].append({"concurrency": level, "cycles": cycles.as_dict(), "extendOnly": extend_only.as_dict()})
-        results["brokenIdentities"] = len(broken)
-
-        cfssl_bin = shutil.which("cfssl")
-        if args.no_cfssl:
-            results["cfssl"] = {"skipped": "--no-cfssl"}
-        elif not cfssl_bin:
-            results["cfssl"] = {"skipped": "cfssl not found on PATH: run `bash bench/setup.sh` (installs golang-cfssl)"}
-            log("cfssl not found on PATH: skipping the cfssl comparison (run `bash bench/setup.sh` first)")
-        else:
-            version = subprocess.run([cfssl_bin, "version"], check=False, capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
-            cfssl_dir = workdir / "cfssl"
-            cfssl_dir.mkdir()
-            cfssl = Cfssl(cfssl_bin, cfssl_dir)
-            try:
-                csrs = [i.csr_pem for i in identities]
-                warm = run_phase("cfssl warm-up", 2, 1.0, 200, cfssl.pid, cfssl_worker(cfssl, csrs, 200, None))
-                cfssl_levels = []
-                for level in levels:
-                    log(f"cfssl: concurrency {level}, sign for {seconds:g} s, then sign + SQLite row for {seconds:g} s ...")
-                    plain = run_phase("cfssl sign", level, seconds, args.max_requests, cfssl.pid,
-                                      cfssl_worker(cfssl, csrs, args.max_requests, None))
-                    with_row = run_phase("cfssl sign + SQLite row", level, seconds, args.max_requests, cfssl.pid,
-                                         cfssl_worker(cfssl, csrs, args.max_requests, cfssl_dir / f"certs-{level}.sqlite"))
-                    cfssl_levels.append({"concurrency": level, "sign": plain.as_dict(), "signSqlite": with_row.as_dict()})
-                results["cfssl"] = {"version": version, "levels": cfssl_levels, "warmupErrors": warm.errors}
-            finally:
-                cfssl.stop()
-        results["ratios"] = ratios(results)
-        results["serverMaxRssKiB"] = common.status_kib(server.pid, "VmHWM")
-        results["loadavgAfter"] = Path("/proc/loadavg").read_text().split()[:3]
+        results["cfssl"] = measure_cfssl(args, levels, seconds, [i.csr_pem for i in identities], workdir)
+        for run in results["runs"]:
+            run["ratios"] = ratios(results, run)
+        results["loadavgAfter"] = common.loadavg()
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+        if other is not None:
+            shutil.rmtree(other, ignore_errors=True)
 
     if args.json:
         print(json.dumps(common.json_safe(results), indent=2, default=str))
@@ -647,12 +725,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
+def ratios(results: dict[str, Any], run: dict[str, Any]) -> list[dict[str, Any]]:
     floor = results["floor"]["cpuUsPerOp"]
     row = results["sqliteRow"]["cpuUsPerRow"]
     cfssl_levels = {c["concurrency"]: c for c in results.get("cfssl", {}).get("levels", [])}
     out = []
-    for level in results["levels"]:
+    for level in run["levels"]:
         ext = level["extendOnly"]
         ours = ext["serverCpuUsPerRequest"]
         ours_total = ours + (ext["dbCpuUsPerRequest"] or 0.0)
@@ -669,26 +747,50 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_report(r: dict[str, Any]) -> None:
-    pg = r["database"] == "postgresql"
     p = print
-    p(f"ziti-controller-sim extend benchmark  {r['date']}  {r['cpus']} CPUs  Python {r['python']}  database: {r['database']}"
-      + (f"  load avg {' '.join(r['loadavgBefore'])} -> {' '.join(r.get('loadavgAfter', ['?']))}" if "loadavgBefore" in r else ""))
-    e = r["enrollment"]
-    p(f"enrolled {e['count']} identities in {e['seconds']:.1f} s ({e['perSecond']:.0f}/s); {r['secondsPerPhase']:g} s per phase")
+    p(f"ziti-controller-sim extend benchmark  {r['date']}  {r['cpus']} CPUs  Python {r['python']}  "
+      f"load avg {' '.join(r['loadavgBefore'])} -> {' '.join(r.get('loadavgAfter', ['?']))}")
+    p(f"{r['identities']} identities per controller; {r['secondsPerPhase']:g} s per phase")
     p("")
     f, row = r["floor"], r["sqliteRow"]
     p(f"floor: cryptography CSR parse + signature check + EC P-256 client cert sign + PEM, 1 thread: "
       f"{f['cpuUsPerOp']:.0f} µs CPU/op ({f['ops']} ops)")
     p(f"SQLite row: INSERT + COMMIT per row, WAL, synchronous=NORMAL, in-process: {row['cpuUsPerRow']:.0f} µs CPU/row "
       f"({row['ops']} rows)")
+    p("")
+    cf = r.get("cfssl", {})
+    if "skipped" in cf:
+        p(f"cfssl comparison skipped: {cf['skipped']}")
+    else:
+        p(f"cfssl serve ({cf['version']}), plain HTTP keep-alive, POST /api/v1/cfssl/sign with the same CSRs; cfssl CPU from /proc.")
+        p("'+ SQLite' = the same load with the client recording each certificate in SQLite; its per-request figure is cfssl's")
+        p(f"CPU in that run + the in-process SQLite row cost above ({row['cpuUsPerRow']:.0f} µs), as the signer's baseline.")
+        p(f"{'conc':>4} {'signs/s':>8} {'p50/p99 ms':>12} {'cfssl µs/req':>12} | {'signs/s':>8} {'cfssl µs':>8} {'+ row µs':>8} {'= total':>7}  errors")
+        for c in cf["levels"]:
+            s, w = c["sign"], c["signSqlite"]
+            lat = s["latency_ms"].get("sign", {})
+            p(f"{c['concurrency']:>4} {s['unitsPerSecond']:>8.0f} {fmt(lat.get('p50'), 2) + '/' + fmt(lat.get('p99'), 2):>12} "
+              f"{fmt(s['serverCpuUsPerRequest']):>12} | {w['unitsPerSecond']:>8.0f} {fmt(w['serverCpuUsPerRequest']):>8} "
+              f"{row['cpuUsPerRow']:>8.0f} {fmt(w['serverCpuUsPerRequest'] + row['cpuUsPerRow']):>7}  "
+              f"{(sum(s['errors'].values()) + sum(w['errors'].values())) or '-'}")
+    for run in r["runs"]:
+        p("")
+        print_run(run)
+    p("")
+    print_summary(r)
+
+
+def print_run(r: dict[str, Any]) -> None:
+    pg = r["database"] == "postgresql"
+    p = print
+    p(f"=== {r['database']}, {r['revision']}  (load avg {' '.join(r['loadavgBefore'])} -> {' '.join(r['loadavgAfter'])})")
+    e = r["enrollment"]
+    p(f"enrolled {e['count']} identities in {e['seconds']:.1f} s ({e['perSecond']:.0f}/s)")
     ka, nc = r["calibration"]["keepAliveVersion"], r["calibration"]["newConnectionVersion"]
     p(f"server, bare request: GET /version keep-alive {ka['serverCpuUsPerRequest']:.0f} µs CPU/req; "
       f"new mTLS connection + GET /version {nc['serverCpuUsPerRequest']:.0f} µs CPU/conn "
       f"(≈ {nc['serverCpuUsPerRequest'] - ka['serverCpuUsPerRequest']:.0f} µs per handshake)")
-    p("")
     p("Extend + verify cycles: per cycle a new mTLS connection with the identity's current certificate, extend, verify.")
-    p("server CPU is the controller process's utime+stime from /proc, per HTTP request (2 per cycle) and per cycle"
-      + ("; pg = PostgreSQL backends' CPU per request" if pg else ""))
     head = f"{'conc':>4} {'cycles':>7} {'cycles/s':>8} {'extend p50/p99 ms':>18} {'verify p50/p99 ms':>18} {'µs/req':>7} {'µs/cycle':>8}"
     p(head + (f" {'pg µs/req':>9}" if pg else "") + "  errors")
     for level in r["levels"]:
@@ -699,7 +801,6 @@ def print_report(r: dict[str, Any]) -> None:
         line = (f"{c['concurrency']:>4} {c['units']:>7} {c['unitsPerSecond']:>8.1f} {ext:>18} {ver:>18} "
                 f"{fmt(c['serverCpuUsPerRequest']):>7} {fmt(c['serverCpuUsPerUnit']):>8}")
         p(line + (f" {fmt(c['dbCpuUsPerRequest']):>9}" if pg else "") + f"  {sum(c['errors'].values()) or '-'}")
-    p("")
     p("Extend only: repeated extends over one keep-alive mTLS connection per worker (no handshake, no verify).")
     p(f"{'conc':>4} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'srv µs/req':>10}" + (f" {'pg µs/req':>9}" if pg else "")
       + f" {'verify≈ µs':>10}  errors")
@@ -719,23 +820,6 @@ def print_report(r: dict[str, Any]) -> None:
         errors.update(level["extendOnly"]["errors"])
     for text, count in errors.most_common(5):
         p(f"  error x{count}: {text}")
-    p("")
-    cf = r.get("cfssl", {})
-    if "skipped" in cf:
-        p(f"cfssl comparison skipped: {cf['skipped']}")
-    else:
-        p(f"cfssl serve ({cf['version']}), plain HTTP keep-alive, POST /api/v1/cfssl/sign with the same CSRs; cfssl CPU from /proc.")
-        p("'+ SQLite' = the same load with the client recording each certificate in SQLite; its per-request figure is cfssl's")
-        p(f"CPU in that run + the in-process SQLite row cost above ({row['cpuUsPerRow']:.0f} µs), as the signer's baseline.")
-        p(f"{'conc':>4} {'signs/s':>8} {'p50/p99 ms':>12} {'cfssl µs/req':>12} | {'signs/s':>8} {'cfssl µs':>8} {'+ row µs':>8} {'= total':>7}  errors")
-        for c in cf["levels"]:
-            s, w = c["sign"], c["signSqlite"]
-            lat = s["latency_ms"].get("sign", {})
-            p(f"{c['concurrency']:>4} {s['unitsPerSecond']:>8.0f} {fmt(lat.get('p50'), 2) + '/' + fmt(lat.get('p99'), 2):>12} "
-              f"{fmt(s['serverCpuUsPerRequest']):>12} | {w['unitsPerSecond']:>8.0f} {fmt(w['serverCpuUsPerRequest']):>8} "
-              f"{row['cpuUsPerRow']:>8.0f} {fmt(w['serverCpuUsPerRequest'] + row['cpuUsPerRow']):>7}  "
-              f"{(sum(s['errors'].values()) + sum(w['errors'].values())) or '-'}")
-    p("")
     p("Ratios: one extend request's CPU (extend-only phase" + (", controller + PostgreSQL backends" if pg else "") + ")")
     p(f"{'conc':>4} {'extend µs':>9} {'× floor':>8} {'× cfssl':>8} {'× cfssl+SQLite':>14} {'goal ≤1.5× (µs)':>15}  met")
     for x in r["ratios"]:
@@ -743,6 +827,47 @@ def print_report(r: dict[str, Any]) -> None:
           f"{fmt(x.get('vsCfsslSqlite'), 2):>14} {fmt(x.get('goalUs')):>15}  "
           f"{'-' if 'goalMet' not in x else ('yes' if x['goalMet'] else 'NO')}")
     p(f"controller max RSS (VmHWM) at the end: {r['serverMaxRssKiB'] / 1024:.0f} MiB")
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    """The table of issue 11, one column per database and revision."""
+    runs = r["runs"]
+    if not runs:
+        return
+    heads = [f"{run['database']} {run['revision']}" for run in runs]
+    width = max(24, *(len(h) + 2 for h in heads))
+    p = print
+    p("Summary (issue 11): extend = one extend request's server CPU (+ PostgreSQL backends), extend-only phase")
+    p(f"{'measurement':<44}" + "".join(f"{h:>{width}}" for h in heads) + "   goal")
+
+    def row(label: str, cells: list[str], goal: str) -> None:
+        p(f"{label:<44}" + "".join(f"{c:>{width}}" for c in cells) + f"   {goal}")
+
+    def ratio_cells(key: str) -> list[str]:
+        cells = []
+        for run in runs:
+            values = [fmt(x.get(key), 1) + "×" if x.get(key) is not None else "-" for x in run["ratios"]]
+            cells.append(" / ".join(values))
+        return cells
+
+    conc = "/".join(str(c) for c in r["concurrency"])
+    row(f"extend vs cfssl serve + SQLite row (c={conc})", ratio_cells("vsCfsslSqlite"), "≤ 1.5×")
+    row(f"extend vs cryptography floor (c={conc})", ratio_cells("vsFloor"), "≤ 3×")
+    top = max(r["concurrency"])
+    cells_e, cells_v, cells_rate = [], [], []
+    for run in runs:
+        level = next(lv for lv in run["levels"] if lv["concurrency"] == top)
+        lat = level["cycles"]["latency_ms"]
+        cells_e.append(f"{fmt(lat.get('extend', {}).get('p50'), 1)} / {fmt(lat.get('extend', {}).get('p99'), 1)}")
+        cells_v.append(f"{fmt(lat.get('verify', {}).get('p50'), 1)} / {fmt(lat.get('verify', {}).get('p99'), 1)}")
+        cells_rate.append(f"{level['cycles']['unitsPerSecond']:.1f}")
+    row(f"extend p50 / p99 ms, cycles at c={top}", cells_e, "p99 < 50 (SQLite), < 100 (PostgreSQL)")
+    row(f"verify p50 / p99 ms, cycles at c={top}", cells_v, "")
+    row(f"extend+verify cycles/s at c={top}", cells_rate, "")
+    row("GET /version keep-alive, server µs/req",
+        [fmt(run["calibration"]["keepAliveVersion"]["serverCpuUsPerRequest"]) for run in runs], "")
+    row("errors (all phases)",
+        [str(sum(sum(lv[k]["errors"].values()) for lv in run["levels"] for k in ("cycles", "extendOnly"))) for run in runs], "0")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
     python bench/list_filter.py                       # both databases, 100000 identities, 5 timed calls each
     python bench/list_filter.py --backend sqlite --identities 20000 --repeat 3
 
-The identities are inserted directly in bulk (one executemany per 10000 rows) into a fresh controller's
+The identities (and one updb authenticator each) are inserted directly in bulk (one executemany per 10000 rows) into a fresh controller's
 database; then each filter is fetched through the management API over mTLS, as a client would, and the
 wall time per call is printed (min / median): the first page, a deep offset, and `totalCount`. The
 PostgreSQL leg creates a throw-away database on --postgres-url's server and drops it afterwards. Only
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
-from controller.store.models import Identity  # noqa: E402
+from controller.store.models import Authenticator, Identity  # noqa: E402
 from controller.testing.harness import ControllerHarness  # noqa: E402
 
 API = "/edge/management/v1/identities"
@@ -45,6 +45,12 @@ QUERIES = [  # (label, query string)
     ("count(roleAttributes) >= 2 limit 500", "filter=" + quote("count(roleAttributes) >= 2 limit 500")),
 ]
 
+AUTHENTICATORS = "/edge/management/v1/authenticators"
+AUTHENTICATOR_QUERIES = [  # one updb authenticator per identity; the default order is createdAt, id (issue 11)
+    ("authenticators, limit 25", "limit=25"),
+    ("authenticators, limit 25 offset half", "limit=25&offset={half}"),
+]
+
 
 def insert_identities(url: str, count: int) -> float:
     engine = create_engine(url)
@@ -52,7 +58,7 @@ def insert_identities(url: str, count: int) -> float:
     base = datetime(2024, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as conn:
         for chunk in range(0, count, 10_000):
-            rows = []
+            rows, authenticators = [], []
             for i in range(chunk, min(chunk + 10_000, count)):
                 tags = {"app": "web" if i % 2 else "db", "app-role": "instance" if i % 3 == 0 else "worker", "tier": i % 5}
                 rows.append({
@@ -62,9 +68,17 @@ def insert_identities(url: str, count: int) -> float:
                     "tags": tags, "app_data": {}, "sdk_info": {}, "env_info": {},
                     "created_at": base + timedelta(seconds=i), "updated_at": base + timedelta(seconds=i),
                 })
+                authenticators.append({
+                    "id": secrets.token_hex(5), "identity_id": rows[-1]["id"], "method": "updb", "username": f"user-{i:06d}",
+                    "password_hash": "x", "tags": {}, "is_issued_by_network": False, "is_extend_requested": False,
+                    "is_key_roll_requested": False, "last_auth_resolved_to_root": False, "last_extend_rolled_keys": False,
+                    "created_at": base + timedelta(seconds=i), "updated_at": base + timedelta(seconds=i),
+                })
             conn.execute(insert(Identity), rows)
+            conn.execute(insert(Authenticator), authenticators)
         if conn.dialect.name == "postgresql":
             conn.execute(text("ANALYZE identities"))
+            conn.execute(text("ANALYZE authenticators"))
     engine.dispose()
     return time.perf_counter() - start
 
@@ -77,11 +91,13 @@ def run(backend: str, url: str | None, identities: int, repeat: int) -> None:
             print(f"\n== {backend}: inserting {identities} identities ...", flush=True)
             print(f"   inserted in {insert_identities(db_url, identities):.1f} s")
             print(f"   {'query':<42} {'min ms':>8} {'median ms':>10} {'rows':>5} {'totalCount':>10}")
-            for label, query in QUERIES:
+            cases = [(label, API, query) for label, query in QUERIES]
+            cases += [(label, AUTHENTICATORS, query.format(half=identities // 2)) for label, query in AUTHENTICATOR_QUERIES]
+            for label, path, query in cases:
                 timings, body = [], {}
                 for _ in range(repeat):
                     start = time.perf_counter()
-                    body, _ = harness.admin.request("GET", f"{API}?{query}")
+                    body, _ = harness.admin.request("GET", f"{path}?{query}")
                     timings.append((time.perf_counter() - start) * 1000)
                 total = body["meta"]["pagination"]["totalCount"]
                 print(f"   {label:<42} {min(timings):8.1f} {statistics.median(timings):10.1f} {len(body['data']):5d} {total:10d}")

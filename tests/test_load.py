@@ -77,3 +77,48 @@ def test_requests_sleeping_in_a_delay_fault_do_not_block_the_others(ctl, alice):
     for thread in threads:
         thread.join(60)
     assert len(finished) == delayed
+
+
+EXTEND_CLIENTS = 32
+EXTEND_CYCLES = 3
+
+
+def test_32_clients_extend_and_verify_with_zero_errors(ctl):
+    """Issue 11's load test: 32 concurrent clients, each through EXTEND_CYCLES extend + extend-verify cycles,
+    every cycle on a new mTLS connection presenting the certificate the previous cycle verified (as SDKs do).
+    Every request must succeed; timing is for bench/extend.py, not asserted here."""
+    from controller.client.http import Connection, tls_context
+
+    identities = [ctl.enroll_identity(f"extend-load-{i}") for i in range(EXTEND_CLIENTS)]
+    failures: list[BaseException] = []
+    verified: list[str] = []
+    start = threading.Barrier(EXTEND_CLIENTS)
+
+    def client(identity):
+        try:
+            ident = identity.identity
+            key = load_pem_private_key(ident.key.encode(), None)
+            csr, _ = make_csr(key=key)
+            cert = ident.cert
+            start.wait()
+            for _ in range(EXTEND_CYCLES):
+                with Connection(ident.zt_api, tls_context(ca_pem=ident.ca, cert_pem=cert, key_pem=ident.key)) as conn:
+                    conn.timeout = 60
+                    session = conn.login_cert()
+                    base = f"/edge/client/v1/current-identity/authenticators/{session['authenticatorId']}"
+                    extended = conn.data("POST", f"{base}/extend", json_body={"clientCertCsr": csr})
+                    conn.data("POST", f"{base}/extend-verify", json_body={"clientCert": extended["clientCert"]})
+                    cert = extended["clientCert"]
+                    verified.append(identity.id)
+        except BaseException as error:  # noqa: BLE001 - collected and reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=client, args=(identity,)) for identity in identities]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not failures, f"{len(failures)} clients failed, first: {failures[0]!r}"
+    assert len(verified) == EXTEND_CLIENTS * EXTEND_CYCLES
+    events = ctl.journal.events(kind="extend-verify", outcome="success", limit=1000)
+    assert len([e for e in events if e.get("identityId") in {i.id for i in identities}]) == EXTEND_CLIENTS * EXTEND_CYCLES

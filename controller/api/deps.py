@@ -8,21 +8,28 @@ row (clock + policy) in one hop; only what waits on the database stays sync.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
+
+import anyio
 
 from cryptography import x509
 from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page, page_from_query, with_roles
 from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
-from controller.sessions.service import SessionContext, require_admin, resolve
+from controller.sessions import repository as session_repository
+from controller.sessions.service import SessionContext, SessionNeedsWrite, require_admin, resolve
 from controller.settings import Settings
 from controller.sim import clock, policy
+from controller.store.db import READ_ONLY
 from controller.store.models import SimClock
 
 
@@ -43,21 +50,54 @@ class Transaction:
     session_error: ApiError | None = None
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+T = TypeVar("T")
+
+
+def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Session, SimClock, SessionContext | None, ApiError | None]:
+    """Begin the transaction, read the sim row and resolve the API session. Nothing has been written yet,
+    so a connection found dropped (PostgreSQL restarted: no ping on checkout) is retried once."""
+    for attempt in (1, 2):
+        db = runtime.sessions()
+        if read_only:
+            db.connection(execution_options={READ_ONLY: True})
+        try:
+            token = request.headers.get("zt-session")
+            session, session_error = None, None
+            if token:
+                loaded, found = session_repository.clock_and_session(db, token)  # one statement
+                sim = loaded if loaded is not None else clock.row(db)
+                settings = policy.effective(runtime.settings, sim)
+                try:
+                    session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only,
+                                      found=found)
+                except ApiError as error:
+                    session_error = error
+            else:
+                sim = clock.row(db)
+            return db, sim, session, session_error
+        except DBAPIError as error:
+            db.close()
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+        except BaseException:
+            db.close()
+            raise
+    raise AssertionError("unreachable")
+
+
 def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transaction]:
     """The request owns the transaction: commit after the route returns (before the answer is sent),
-    roll back on any error, so every state change is all or nothing."""
-    db = runtime.sessions()
+    roll back on any error, so every state change is all or nothing. A GET or HEAD reads only (on SQLite:
+    no write lock), unless resolving its API session must write (see controller.sessions.service)."""
+    read_only = request.method in READ_METHODS
     try:
-        sim = clock.row(db)
-        token = request.headers.get("zt-session")
-        session, session_error = None, None
-        if token:
-            settings = policy.effective(runtime.settings, sim)
-            try:
-                session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout)
-                request.state.identity_id = session.identity.id  # for the access log
-            except ApiError as error:
-                session_error = error
+        db, sim, session, session_error = _open(runtime, request, read_only=read_only)
+    except SessionNeedsWrite:
+        db, sim, session, session_error = _open(runtime, request, read_only=False)
+    if session is not None:
+        request.state.identity_id = session.identity.id  # for the access log
+    try:
         yield Transaction(db, sim, session, session_error)
         db.commit()
     except BaseException:
@@ -68,6 +108,94 @@ def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transacti
 
 
 TransactionDep = Annotated[Transaction, Depends(get_transaction, scope="function")]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a hot route needs, in one object instead of 8-9 injected parameters (see `in_transaction`)."""
+
+    db: Session
+    sim: SimClock
+    session: SessionContext | None
+    runtime: Runtime
+    request: Request
+
+    @property
+    def now(self) -> datetime:
+        return clock.now_of(self.sim)
+
+    @property
+    def settings(self) -> Settings:
+        return policy.effective(self.runtime.settings, self.sim)
+
+    @property
+    def identity_session(self) -> SessionContext:
+        assert self.session is not None  # in_transaction(require_session=True) guarantees it
+        return self.session
+
+    @property
+    def peer(self) -> PeerCertificates:
+        return peer_certs_of(self.request)
+
+
+async def in_transaction(request: Request, work: Callable[[RequestContext], T], *, require_session: bool = True) -> T:
+    """The hot routes (extend, extend-verify, cert login, the session detail): open the transaction, resolve
+    the API session, run `work` and commit, all in ONE thread hop (the dependency path takes three: the
+    transaction's setup, the sync route, the teardown). Same rules as `get_transaction`: one transaction,
+    rolled back on any error; GET/HEAD read only."""
+    runtime: Runtime = request.app.state.runtime
+
+    def run() -> T:
+        read_only = request.method in READ_METHODS
+        try:
+            db, sim, session, session_error = _open(runtime, request, read_only=read_only)
+        except SessionNeedsWrite:
+            db, sim, session, session_error = _open(runtime, request, read_only=False)
+        try:
+            if session is not None:
+                request.state.identity_id = session.identity.id  # for the access log
+            elif require_session:
+                raise session_error or Unauthorized()
+            result = work(RequestContext(db, sim, session, runtime, request))
+            db.commit()
+            return result
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _session_error(runtime: Runtime, request: Request) -> ApiError | None:
+    """Why the request has no valid API session (None if it has one), reading only."""
+    try:
+        db, _sim, session, error = _open(runtime, request, read_only=True)
+    except SessionNeedsWrite as needs:
+        return Unauthorized() if needs.expired else None
+    db.close()
+    return None if session is not None else (error or Unauthorized())
+
+
+class SessionFirstRoute(APIRoute):
+    """For routers whose every route needs a session, some of them hot (`in_transaction` resolves the session
+    inside the route, after FastAPI validated the body): a request with an invalid body AND no valid session
+    is answered 401, as the real controller checks the session first. Costs a thread hop on that path only."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def session_first(request: Request):  # noqa: ANN202
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                error = await anyio.to_thread.run_sync(_session_error, request.app.state.runtime, request)
+                if error is not None:
+                    raise error from None
+                raise
+
+        return session_first
 
 
 async def get_db(tx: TransactionDep) -> Session:
@@ -104,9 +232,13 @@ class PeerCertificates:
         return self.certs[0] if self.certs else None
 
 
-async def get_peer_certs(request: Request) -> PeerCertificates:
+def peer_certs_of(request: Request) -> PeerCertificates:
     tls = request.scope.get("extensions", {}).get("tls") or {}
     return PeerCertificates(list(tls.get("ziti.peer_certs") or []), bool(tls.get("ziti.chain_complete")))
+
+
+async def get_peer_certs(request: Request) -> PeerCertificates:
+    return peer_certs_of(request)
 
 
 PeerCerts = Annotated[PeerCertificates, Depends(get_peer_certs)]

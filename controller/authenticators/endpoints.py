@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from controller.api.contract import Created, Empty, answers
-from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
+from controller.api.deps import (
+    AdminSession, CurrentSession, DbSession, ListPage, Now, RequestContext, RuntimeDep, SessionFirstRoute, SettingsDep,
+    in_transaction,
+)
 from controller.api.envelope import created, empty, listing, ok
 from controller.authenticators import service
 from controller.authenticators.schemas import (
@@ -14,7 +17,7 @@ from controller.authenticators.schemas import (
 )
 from controller.sim import journal
 
-current = APIRouter()
+current = APIRouter(route_class=SessionFirstRoute)
 management = APIRouter()
 
 
@@ -51,27 +54,31 @@ def patch_current_identity_authenticator(
 
 
 @current.post(
-    "/current-identity/authenticators/{id}/extend", operation_id="extendCurrentIdentityAuthenticator", **answers(ExtendResult, 409),
+    "/current-identity/authenticators/{id}/extend", operation_id="extendCurrentIdentityAuthenticator", **answers(ExtendResult, 401, 409),
     summary="Sign a CSR for a new certificate; it stays pending until extend-verify",
 )
-def extend_current_identity_authenticator(
-    id: str, body: ExtendRequest, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, context: CurrentSession, peer: PeerCerts,
-):
-    with journal.failures_recorded(runtime.sessions, db, "extend", identity_id=context.identity.id, authenticator_id=id) as op:
-        result = service.extend(db, context.identity, id, body.client_cert_csr, peer_certs=peer.certs, now=now,
-                                settings=settings, pki=runtime.pki, op=op)
+async def extend_current_identity_authenticator(id: str, body: ExtendRequest, request: Request):
+    def work(tx: RequestContext) -> service.Extension:  # a hot route: one thread hop (see in_transaction)
+        identity = tx.identity_session.identity
+        with journal.failures_recorded(tx.runtime.sessions, tx.db, "extend", identity_id=identity.id, authenticator_id=id) as op:
+            return service.extend(tx.db, identity, id, body.client_cert_csr, peer_certs=tx.peer.certs, now=tx.now,
+                                  settings=tx.settings, pki=tx.runtime.pki, op=op)
+
+    result = await in_transaction(request, work)
     return ok({"clientCert": result.client_cert, "ca": result.ca})
 
 
 @current.post(
-    "/current-identity/authenticators/{id}/extend-verify", operation_id="extendVerifyCurrentIdentityAuthenticator", **answers(Empty, 409),
+    "/current-identity/authenticators/{id}/extend-verify", operation_id="extendVerifyCurrentIdentityAuthenticator", **answers(Empty, 401, 409),
     summary="Confirm receipt of the extended certificate; it replaces the old one at once",
 )
-def extend_verify_current_identity_authenticator(
-    id: str, body: ExtendVerifyRequest, db: DbSession, now: Now, runtime: RuntimeDep, context: CurrentSession,
-):
-    with journal.failures_recorded(runtime.sessions, db, "extend-verify", identity_id=context.identity.id, authenticator_id=id) as op:
-        service.verify_extension(db, context.identity, id, body.client_cert, now=now, op=op)
+async def extend_verify_current_identity_authenticator(id: str, body: ExtendVerifyRequest, request: Request):
+    def work(tx: RequestContext) -> None:  # a hot route: one thread hop (see in_transaction)
+        identity = tx.identity_session.identity
+        with journal.failures_recorded(tx.runtime.sessions, tx.db, "extend-verify", identity_id=identity.id, authenticator_id=id) as op:
+            service.verify_extension(tx.db, identity, id, body.client_cert, now=tx.now, op=op)
+
+    await in_transaction(request, work)
     return empty()
 
 

@@ -25,6 +25,7 @@ from controller.errors import (
 from controller.ids import new_id
 from controller.passwords import hash_password, verify_password
 from controller.pki.certs import cert_pem, certs_pem, fingerprint, is_ca, load_certs_pem, public_key_print
+from controller.pki import facts as cert_facts
 from controller.pki.csr import parse_csr_pem
 from controller.pki.external import matching_ca
 from controller.pki.hierarchy import Pki
@@ -203,10 +204,6 @@ class Extension:
     old_fingerprint: str
 
 
-def _stored_leaf(authenticator: Authenticator) -> x509.Certificate:
-    return load_certs_pem(authenticator.cert_pem or "")[0]
-
-
 def _own_cert_authenticator_locked(db: Session, identity: Identity, authenticator_id: str, op: journal.Operation) -> Authenticator:
     """The checks extend and extend-verify share, in the real order: it exists (404), it is a cert
     authenticator (409), it is the caller's (401). The row stays locked until the transaction ends."""
@@ -249,24 +246,24 @@ def extend(
         raise Unauthorized.with_reason(f"the client certificate did not verify: {exc}") from None
     # 11-12: the CSR parses, its signature and key are acceptable.
     csr = parse_csr_pem(csr_pem, strict_trailing_data=settings.compat_strict_csr_trailing_data)
-    current = _stored_leaf(authenticator)
-    try:
-        sans = list(current.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        sans = []
+    current = cert_facts.of_first_pem(authenticator.cert_pem)  # parsed once per certificate, then cached
     new_leaf = issue_client_cert(
-        signer=pki.signer, public_key=csr.public_key(), subject=csr.subject, sans=sans, now=now,
+        signer=pki.signer, public_key=csr.public_key(), subject=csr.subject, sans=list(current.sans), now=now,
         lifetime=settings.identity_cert_lifetime, compat_ec_key_encipherment=settings.compat_ec_key_encipherment,
     )
-    new_fp = fingerprint(new_leaf)
+    new_pem = cert_pem(new_leaf)
+    new_facts = cert_facts.remember(new_pem, new_leaf)  # its next extend (once verified) reads it from here
+    client_cert = certs_pem(pki.chain_minus_root(new_leaf))
+    cert_facts.remember(client_cert, new_leaf)  # what extend-verify receives back
+    new_fp = new_facts.fingerprint
     # Only the pending pair changes: the live certificate keeps authenticating until verify.
-    authenticator.unverified_cert_pem = cert_pem(new_leaf)
+    authenticator.unverified_cert_pem = new_pem
     authenticator.unverified_fingerprint = new_fp
     authenticator.updated_at = now
     journal.record(db, kind="extend", at=now, identity_id=identity.id, authenticator_id=authenticator.id,
                    old_fingerprint=authenticator.fingerprint, new_fingerprint=new_fp,
-                   detail={"keyChanged": public_key_print(new_leaf) != public_key_print(current)})
-    return Extension(certs_pem(pki.chain_minus_root(new_leaf)), pki.ca_bundle_pem, new_fp, authenticator.fingerprint)
+                   detail={"keyChanged": new_facts.key_print != current.key_print})
+    return Extension(client_cert, pki.ca_bundle_pem, new_fp, authenticator.fingerprint)
 
 
 def verify_extension(
@@ -279,14 +276,14 @@ def verify_extension(
     if not authenticator.unverified_cert_pem or not authenticator.unverified_fingerprint:
         raise CanNotUpdateAuthenticator.with_reason("no certificate extension is pending for this authenticator")
     try:
-        submitted = load_certs_pem(client_cert)[0]
+        submitted = cert_facts.of_first_pem(client_cert)  # usually the exact text extend returned: cached
     except ValueError as exc:
         raise InvalidClientCert.with_reason(f"could not parse clientCert: {exc}") from None
-    if fingerprint(submitted) != authenticator.unverified_fingerprint:
+    if submitted.fingerprint != authenticator.unverified_fingerprint:
         raise InvalidClientCert.with_reason("clientCert is not the certificate issued by the pending extension")
-    old_print = authenticator.public_key_print or public_key_print(_stored_leaf(authenticator))
+    old_print = authenticator.public_key_print or cert_facts.of_first_pem(authenticator.cert_pem).key_print
     old_fingerprint = authenticator.fingerprint
-    new_print = public_key_print(submitted)
+    new_print = submitted.key_print
     authenticator.cert_pem = authenticator.unverified_cert_pem
     authenticator.fingerprint = authenticator.unverified_fingerprint
     authenticator.unverified_cert_pem = authenticator.unverified_fingerprint = None

@@ -20,6 +20,7 @@ from controller.pki.verify import ChainError, verify_client_chain
 from controller.routers import signing
 from controller.sim import clock, faults, journal, policy
 from controller.sim.clock import wall_clock
+from controller.store.db import reading
 from controller.store.models import EdgeRouter, RouterConnection, SimFaultRule
 
 CHURN_LIMIT = timedelta(minutes=1)  # network.routerConnectChurnLimit
@@ -160,13 +161,13 @@ def disconnected(sessions: Any, router_id: str, connection_id: str, reason: str)
 
 
 def sim_now(sessions: Any) -> datetime:
-    with sessions() as db:
+    with reading(sessions) as db:
         return clock.now(db)
 
 
 def fault_for(sessions: Any, router_id: str, content_type: int | str) -> ChannelFault | None:
     """Fault rules with method CTRL and a path glob over `ctrl/<routerId>/<contentType>` (0 = the hello)."""
-    with sessions() as db:  # the common case, no rule at all: one read, no write transaction
+    with reading(sessions) as db:  # the common case, no rule at all: one read, no write transaction
         if db.scalar(select(SimFaultRule.id).limit(1)) is None:
             return None
     with sessions.begin() as db:

@@ -31,6 +31,7 @@ from sqlalchemy import event, func, select
 
 from controller.ops import expiry
 from controller.sim import clock, journal, policy
+from controller.store.db import reading
 from controller.store.models import ApiSession, EdgeRouter
 
 disable_created_metrics()  # no *_created series: half the output, and labs alert on none of them
@@ -74,7 +75,7 @@ class DatabaseCollector(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.runtime.sessions() as db:
+        with reading(self.runtime.sessions) as db:
             now = clock.now(db)
             for name, (help_text, fn) in DB_GAUGES.items():
                 yield GaugeMetricFamily(name, help_text, value=float(fn(db, now, self.runtime)))

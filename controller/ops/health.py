@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 
 from controller.pki.certs import load_certs_pem
-from controller.store.db import SCHEMA_HEAD, current_revision
+from controller.store.db import SCHEMA_HEAD, current_revision, reading
 
 # A check returns None (healthy) or a short reason; an exception also means unhealthy.
 Check = Callable[[], "str | None"]
@@ -100,7 +100,7 @@ class Lifecycle:
 
 def database_check(runtime: Any) -> Check:
     def check() -> str | None:
-        with runtime.sessions() as db:
+        with reading(runtime.sessions) as db:
             db.execute(text("SELECT 1")).scalar_one()
         return None
 

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 
 from controller.api.contract import Empty, answers
-from controller.api.deps import CurrentSession, DbSession, Now, PeerCerts, RuntimeDep, SettingsDep, client_ip
+from controller.api.deps import CurrentSession, DbSession, RequestContext, client_ip, in_transaction
 from controller.api.envelope import empty, ok
 from controller.errors import InvalidAuthMethod
 from controller.pki.certs import fingerprint
@@ -21,11 +21,14 @@ EXTEND_REQUESTED_HEADER = "ziti-authenticator-extend-requested"
 
 
 @router.post("/authenticate", operation_id="authenticate", **answers(ApiSessionDetail, 401), summary="Log in by password or client certificate")
-def authenticate(
-    request: Request, db: DbSession, now: Now, runtime: RuntimeDep, settings: SettingsDep, peer: PeerCerts,
-    method: Literal["password", "cert", "ext-jwt"], body: AuthenticateRequest | None = None,
-):
+async def authenticate(request: Request, method: Literal["password", "cert", "ext-jwt"], body: AuthenticateRequest | None = None):
     client = service.ClientInfo(client_ip(request), body.model_dump(by_alias=True, exclude_none=True) if body else {})
+    return await in_transaction(request, lambda tx: _authenticate(tx, method, client), require_session=False)
+
+
+def _authenticate(tx: RequestContext, method: str, client: service.ClientInfo):
+    """A hot route (cert login): one thread hop, see in_transaction."""
+    db, now, runtime, settings, peer = tx.db, tx.now, tx.runtime, tx.settings, tx.peer
     with journal.failures_recorded(runtime.sessions, db, "authenticate", detail={"method": method}) as op:
         if method == "password":
             login = service.authenticate_password(db, client.body, client, now=now, timeout=settings.session_timeout)
@@ -53,9 +56,9 @@ def authenticate(
     return response
 
 
-@router.get("/current-api-session", operation_id="getCurrentAPISession", **answers(ApiSessionDetail), summary="The caller's API session")
-def get_current_api_session(db: DbSession, context: CurrentSession):
-    return ok(service.detail(db, context))
+@router.get("/current-api-session", operation_id="getCurrentAPISession", **answers(ApiSessionDetail, 401), summary="The caller's API session")
+async def get_current_api_session(request: Request):
+    return ok(await in_transaction(request, lambda tx: service.detail(tx.db, tx.identity_session)))
 
 
 @router.delete("/current-api-session", operation_id="deleteCurrentApiSession", **answers(Empty), summary="Log out")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from controller.store.models import ApiSession, Authenticator, Identity
+from controller.store.models import ApiSession, Authenticator, Identity, SimClock
 
 
 def by_token(db: Session, token: str) -> tuple[ApiSession, Identity] | None:
@@ -11,6 +11,21 @@ def by_token(db: Session, token: str) -> tuple[ApiSession, Identity] | None:
         select(ApiSession, Identity).join(Identity, Identity.id == ApiSession.identity_id).where(ApiSession.token == token)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def clock_and_session(db: Session, token: str) -> tuple[SimClock | None, tuple[ApiSession, Identity] | None]:
+    """The sim row (clock and policy) and the session behind `token` with its identity, in ONE statement: the
+    first read of every authenticated request."""
+    row = db.execute(
+        select(SimClock, ApiSession, Identity).select_from(SimClock)
+        .outerjoin(ApiSession, ApiSession.token == token)
+        .outerjoin(Identity, Identity.id == ApiSession.identity_id)
+        .where(SimClock.id == 1)
+    ).first()
+    if row is None:
+        return None, None
+    sim, session, identity = row
+    return sim, ((session, identity) if session is not None and identity is not None else None)
 
 
 def authenticator_by_fingerprint(db: Session, fingerprint: str) -> Authenticator | None:

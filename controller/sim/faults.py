@@ -118,7 +118,9 @@ class FaultInjectionMiddleware:
 
 class _RuleProbe:
     """Answers the common case, no rule at all, with one autocommit read on a connection of its own: no
-    transaction, no write lock, no thread hop (the probe costs tens of microseconds, less than a hop).
+    transaction, no write lock, no thread hop (the probe costs tens of microseconds, less than a hop). On
+    PostgreSQL that is still one round trip per request (a cached answer would let a rule created through
+    another replica miss that replica's next request; see the README's performance notes).
 
     It runs on the event loop's thread only, one call at a time, so one dedicated connection is enough and
     the loop never waits for the pool, whose connections belong to requests that need the loop to finish.
@@ -136,14 +138,22 @@ class _RuleProbe:
     def any_rule(self) -> bool:
         for attempt in (1, 2):
             if self._connection is None:
-                self._connection = self.engine.raw_connection()
-                self._connection.detach()  # ours for good, outside the pool
+                if self.engine.dialect.name == "postgresql":
+                    # A connection of its own, straight from the driver: never a pooled one the server may have
+                    # dropped (the pool does not ping on checkout). Autocommit: no implicit transaction to end,
+                    # so one round trip per probe instead of SELECT + ROLLBACK.
+                    cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+                    self._connection = self.engine.dialect.connect(*cargs, **cparams)
+                    self._connection.autocommit = True
+                else:
+                    pooled = self.engine.raw_connection()
+                    self._connection = pooled.dbapi_connection
+                    pooled.detach()  # ours for good, outside the pool
             try:
                 cursor = self._connection.cursor()
                 cursor.execute("SELECT 1 FROM sim_fault_rules LIMIT 1")
                 found = cursor.fetchone() is not None
                 cursor.close()
-                self._connection.rollback()  # ends the implicit read transaction PostgreSQL drivers open
                 return found
             except Exception:
                 self._connection, broken = None, self._connection

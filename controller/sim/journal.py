@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.api.render import fmt_time
 from controller.errors import ApiError
 from controller.sim import clock
+from controller.store.db import reading
 from controller.store.models import SimEvent
 
 OBSERVERS = "journal_observers"  # key in a session's info: callables(kind, outcome, error_code), e.g. metrics
@@ -107,7 +108,7 @@ def wait_for(sessions: sessionmaker[Session], *, timeout: float, poll: float = 0
     by any replica counts), or an empty list after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        with sessions() as db:
+        with reading(sessions) as db:
             events = query(db, **filters)
         if events or time.monotonic() >= deadline:
             return events

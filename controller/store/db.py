@@ -1,14 +1,24 @@
 """Engine, session factory and migrations.
 
-SQLite: one file in the data directory, WAL, foreign keys on, and every transaction begins IMMEDIATE so
-that two concurrent writers queue on the lock instead of failing when a read transaction upgrades.
-PostgreSQL: READ COMMITTED; services lock the rows they change with SELECT ... FOR UPDATE.
+SQLite: one file in the data directory, WAL, foreign keys on. A transaction that may write begins
+IMMEDIATE, after taking this process's write queue (`WriteQueue`: first come, first served), so that writers
+of one process wait in line instead of polling in SQLite's busy handler; the busy timeout only matters
+between processes. A transaction opened read-only (execution option `READ_ONLY`, used for GET requests)
+begins DEFERRED and takes neither the queue nor SQLite's write lock: WAL readers never block, and a write
+attempted in it is refused (`WriteInReadOnlyTransaction`) rather than risking a failed lock upgrade.
+PostgreSQL: READ COMMITTED; services lock the rows they change with SELECT ... FOR UPDATE. No ping on
+checkout: connections are recycled after `POOL_RECYCLE_S`, and a connection found dropped is invalidated by
+SQLAlchemy and the request's first (read-only) statement is retried once (see controller.api.deps).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -22,9 +32,120 @@ def _migrations_dir() -> Path:
 
 # The newest Alembic revision. Kept here so that a start on an up-to-date database never imports Alembic
 # (its import alone costs ~150 ms); tests/test_migrations.py fails if it falls behind the migrations.
-SCHEMA_HEAD = "0008_mgmt_model"
+SCHEMA_HEAD = "0009_perf"
 MIGRATION_LOCK_KEY = 0x5A171  # any constants shared by all replicas
 FIRST_START_LOCK_KEY = 0x5A172
+
+
+READ_ONLY = "ziti_read_only"  # execution option: this transaction only reads (SQLite: BEGIN DEFERRED, no queue)
+POOL_RECYCLE_S = 1800
+_HOLDS_QUEUE = "ziti_holds_write_queue"  # key in a pooled connection's info
+_READS_ONLY = "ziti_reads_only"
+
+
+class WriteInReadOnlyTransaction(RuntimeError):
+    """A statement that writes, in a transaction opened read-only: a programming error (the route must open
+    its transaction for writing), never a lock upgrade that could fail under load."""
+
+
+class WriteQueue:
+    """A lock handed to waiters in the order they asked (FIFO), releasable from any thread (FastAPI may run a
+    dependency's setup and teardown on different threads)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait timed out
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # ownership passes directly: nobody can barge in
+            else:
+                self._held = False
+
+
+_WRITE_VERBS = ("insert", "update", "delete", "replace", "create", "drop", "alter")
+
+
+def _install_sqlite_write_queue(engine: Engine, timeout_s: float) -> WriteQueue:
+    queue = WriteQueue()
+    dialect = engine.dialect
+
+    def _release(info: dict | None) -> None:
+        if info is not None and info.pop(_HOLDS_QUEUE, False):
+            queue.release()
+
+    def _info_of(dbapi_connection) -> dict | None:  # noqa: ANN001
+        try:
+            return dbapi_connection.info  # a pooled connection's record info
+        except (AttributeError, NotImplementedError):  # the dialect's first-connect probe: not pooled yet
+            return None
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):  # noqa: ANN001
+        info = conn.connection.info
+        info.pop(_READS_ONLY, None)
+        if conn.get_execution_options().get(READ_ONLY):
+            info[_READS_ONLY] = True
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not queue.acquire(timeout_s):
+            raise TimeoutError(f"waited more than {timeout_s:g} s for the database write queue")
+        info[_HOLDS_QUEUE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(info)
+            raise
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes_when_read_only(conn, _cursor, statement, _parameters, _context, _executemany):  # noqa: ANN001
+        if conn.connection.info.get(_READS_ONLY) and statement.lstrip()[:7].lower().startswith(_WRITE_VERBS):
+            raise WriteInReadOnlyTransaction(statement.split(None, 3)[:3])
+
+    # Released after the COMMIT / ROLLBACK itself, so the next writer's BEGIN IMMEDIATE never meets the lock.
+    original_commit, original_rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection):  # noqa: ANN001
+        original_commit(dbapi_connection)
+        info = _info_of(dbapi_connection)
+        if info is not None:
+            info.pop(_READS_ONLY, None)
+        _release(info)  # on a failed COMMIT the rollback that follows releases it
+
+    def do_rollback(dbapi_connection):  # noqa: ANN001
+        try:
+            original_rollback(dbapi_connection)
+        finally:
+            info = _info_of(dbapi_connection)
+            if info is not None:
+                info.pop(_READS_ONLY, None)
+            _release(info)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "invalidate")
+    @event.listens_for(engine, "close")
+    def _connection_gone(_dbapi_connection, record, *_args):  # noqa: ANN001
+        _release(record.info)
+
+    return queue
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -50,12 +171,14 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        if in_memory:  # one shared connection (tests): plain IMMEDIATE transactions
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn):  # noqa: ANN001
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            _install_sqlite_write_queue(engine, timeout_s=30.0)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=4, pool_recycle=POOL_RECYCLE_S, hide_parameters=True)
 
 
 def ensure_singleton(db: Session, model: type, **values: object) -> None:
@@ -76,6 +199,14 @@ def serialize_first_start(db: Session) -> None:
     already began IMMEDIATE, which holds the write lock."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_START_LOCK_KEY})
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction only reads: on SQLite no write queue and no write lock (see READ_ONLY)."""
+    with sessions() as db:
+        db.connection(execution_options={READ_ONLY: True})
+        yield db
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

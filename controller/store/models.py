@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, false,
+    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -76,7 +76,10 @@ class Ca(Timestamps, Base):
 
 class Authenticator(Timestamps, Base):
     __tablename__ = "authenticators"
-    __table_args__ = (UniqueConstraint("identity_id", "method", name="uq_authenticators_identity_method"),)
+    __table_args__ = (
+        UniqueConstraint("identity_id", "method", name="uq_authenticators_identity_method"),
+        Index("ix_authenticators_created_at_id", "created_at", "id"),  # the default list order
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
@@ -132,6 +135,7 @@ class Enrollment(Timestamps, Base):
         UniqueConstraint("identity_id", "method", name="uq_enrollments_identity_method"),
         UniqueConstraint("edge_router_id", "method", name="uq_enrollments_edge_router_method"),
         CheckConstraint("(identity_id IS NULL) <> (edge_router_id IS NULL)", name="one_owner"),
+        Index("ix_enrollments_created_at_id", "created_at", "id"),  # the default list order
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
