@@ -227,3 +227,15 @@ def test_extend_when_the_controller_is_not_there_names_its_url(ctl, tmp_path, ca
     path.write_text(json.dumps(data))
     main_error(capsys, ["identity", "extend", "--identity", str(path)], url, "refused")
     assert json.loads(path.read_text()) == data
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """`ziti-controller-sim ... | head`: when the reader closes the pipe, the command's work is done; it ends
+    quietly with 0 instead of printing `error: Broken pipe` and failing."""
+    proc = subprocess.Popen([sys.executable, "-m", "controller", "pki", "external-ca", "--out", str(tmp_path / "ca")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.close()  # the reader is gone before the command prints
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, stderr
+    assert stderr == ""
+    assert (tmp_path / "ca" / "root-ca.cert.pem").exists()

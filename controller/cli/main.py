@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -146,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): the command's work is done and nobody reads the rest. Send what
+        # is still buffered nowhere, so the interpreter's final flush does not fail again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # one place turns every failure a user can fix into one line
         problem = explain(error, flags=_flags_given(args))
         if problem is None:
