@@ -86,17 +86,22 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
     raise AssertionError("unreachable")
 
 
-def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transaction]:
-    """The request owns the transaction: commit after the route returns (before the answer is sent),
-    roll back on any error, so every state change is all or nothing. A GET or HEAD reads only (on SQLite:
-    no write lock), unless resolving its API session must write (see controller.sessions.service)."""
-    read_only = request.method in READ_METHODS
+def _begin(runtime: Runtime, request: Request) -> tuple[Session, SimClock, SessionContext | None, ApiError | None]:
+    """`_open` for this request: a GET or HEAD reads only (on SQLite: no write lock), unless resolving its API
+    session must write (see controller.sessions.service). Notes the identity for the access log."""
     try:
-        db, sim, session, session_error = _open(runtime, request, read_only=read_only)
+        db, sim, session, session_error = _open(runtime, request, read_only=request.method in READ_METHODS)
     except SessionNeedsWrite:
         db, sim, session, session_error = _open(runtime, request, read_only=False)
     if session is not None:
-        request.state.identity_id = session.identity.id  # for the access log
+        request.state.identity_id = session.identity.id
+    return db, sim, session, session_error
+
+
+def get_transaction(request: Request, runtime: RuntimeDep) -> Iterator[Transaction]:
+    """The request owns the transaction: commit after the route returns (before the answer is sent),
+    roll back on any error, so every state change is all or nothing."""
+    db, sim, session, session_error = _begin(runtime, request)
     try:
         yield Transaction(db, sim, session, session_error)
         db.commit()
@@ -146,15 +151,9 @@ async def in_transaction(request: Request, work: Callable[[RequestContext], T], 
     runtime: Runtime = request.app.state.runtime
 
     def run() -> T:
-        read_only = request.method in READ_METHODS
+        db, sim, session, session_error = _begin(runtime, request)
         try:
-            db, sim, session, session_error = _open(runtime, request, read_only=read_only)
-        except SessionNeedsWrite:
-            db, sim, session, session_error = _open(runtime, request, read_only=False)
-        try:
-            if session is not None:
-                request.state.identity_id = session.identity.id  # for the access log
-            elif require_session:
+            if session is None and require_session:
                 raise session_error or Unauthorized()
             result = work(RequestContext(db, sim, session, runtime, request))
             db.commit()
