@@ -164,6 +164,7 @@ def test_cli_enroll_and_run(ctl, tmp_path):
     out = subprocess.run([*cmd, "create", "cli-router", "--jwt-out", str(jwt), "--controller", ctl.url, "--ca", str(ctl.ca_bundle),
                           "--password", ctl.admin_password], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(jwt.stat().st_mode) == 0o600  # the token enrolls whoever holds it
     out = subprocess.run([*cmd, "enroll", "--jwt", str(jwt), "--dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert stat.S_IMODE((tmp_path / "r" / "client.key.pem").stat().st_mode) == 0o600

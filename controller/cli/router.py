@@ -36,18 +36,16 @@ def main(args: argparse.Namespace) -> int:
         with _admin(args) as conn:
             created = conn.data("POST", "/edge/management/v1/edge-routers", json_body={"name": args.name})
             jwt = conn.data("GET", f"/edge/management/v1/edge-routers/{created['id']}")["enrollmentJwt"]
-        Path(args.jwt_out).write_text(jwt)
+        from controller.client.identity_file import atomic_write
+
+        atomic_write(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
         print(created["id"])
         return 0
     if args.action == "enroll":
-        from controller.client.enroll import EnrollmentError
+        from controller.client.enroll import read_jwt_file
         from controller.router_agent.enroll import enroll_router
 
-        try:
-            files = enroll_router(Path(args.jwt).read_text(), Path(args.dir), key_type=args.key_type)
-        except EnrollmentError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        files = enroll_router(read_jwt_file(Path(args.jwt)), Path(args.dir), key_type=args.key_type)  # errors: cli.errors
         print(f"enrolled router {files.router_id}; certificates and keys in {files.directory}")
         return 0
     from controller.router_agent.agent import ReEnrollmentNeeded, RouterAgent
