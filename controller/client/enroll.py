@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ssl
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -94,11 +95,13 @@ def _claims(jwt_text: str, *, source: str = "the enrollment JWT") -> dict:
     return claims
 
 
-def enroll_ott(jwt_text: str, *, key_type: str = "ec-p256") -> IdentityFile:
-    """Enroll with a one-time-token JWT; return the identity (certificate chain, new private key, CA bundle)."""
+def bootstrap(jwt_text: str, method: str) -> tuple[dict[str, Any], str]:
+    """What every SDK-style enrollment does first: check the JWT is for `method`, check its signature against
+    the certificate its issuer presents, and fetch the CA bundle trusting that certificate alone. Returns the
+    claims and the CA bundle (PEM)."""
     claims = _claims(jwt_text)
-    if claims.get("em") != "ott":
-        raise EnrollmentError(f"only ott enrollment is supported here, the JWT says {claims.get('em')!r}")
+    if claims.get("em") != method:
+        raise EnrollmentError(f"this is not an {method} enrollment JWT (method {claims.get('em')!r})")
     iss = claims["iss"]
     try:
         server_cert = fetch_server_certificate(iss)
@@ -108,7 +111,13 @@ def enroll_ott(jwt_text: str, *, key_type: str = "ec-p256") -> IdentityFile:
     leaf_trust = tls_context(ca_pem=server_cert.public_bytes(Encoding.PEM).decode())
     leaf_trust.verify_flags |= _PARTIAL_CHAIN
     with Connection(iss, leaf_trust) as conn:
-        ca_pem = certs_pem(fetch_ca_bundle(conn))
+        return claims, certs_pem(fetch_ca_bundle(conn))
+
+
+def enroll_ott(jwt_text: str, *, key_type: str = "ec-p256") -> IdentityFile:
+    """Enroll with a one-time-token JWT; return the identity (certificate chain, new private key, CA bundle)."""
+    claims, ca_pem = bootstrap(jwt_text, "ott")
+    iss = claims["iss"]
     key = generate_private_key(key_type)
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OpenZiti"), x509.NameAttribute(NameOID.COMMON_NAME, claims["sub"])])
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())

@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from controller.client.enroll import EnrollmentError, fetch_ca_bundle, fetch_server_certificate, verify_jwt_signature
+from controller.client.enroll import EnrollmentError, bootstrap
 from controller.client.http import Connection, tls_context
-from controller.pki.certs import certs_pem, load_certs_pem
+from controller.pki.certs import load_certs_pem
 from controller.pki.jwt import decode_unverified
 from controller.pki.keys import generate_private_key, hash_for_key, private_key_pem
 from controller.router_agent.files import RouterFiles, write_atomically
@@ -37,17 +37,10 @@ def make_csr(key, subject: x509.Name, sans: tuple[str, ...] | list[str]) -> str:
 
 def enroll_router(jwt_text: str, directory: str | Path, *, key_type: str = "ec-p256", sans: tuple[str, ...] = DEFAULT_SANS) -> RouterFiles:
     _header, claims = decode_unverified(jwt_text.strip())
-    if claims.get("em") != "erott":
-        raise EnrollmentError(f"this is not an edge router enrollment JWT (method {claims.get('em')!r})")
-    ctrls = claims.get("ctrls") or []
-    if not ctrls:
+    if claims.get("em") == "erott" and not claims.get("ctrls"):
         raise EnrollmentError("the enrollment JWT names no control channel (ctrls); is the controller's control channel off?")
-    iss = claims["iss"]
-    verify_jwt_signature(jwt_text.strip(), fetch_server_certificate(iss))
-    leaf_trust = tls_context(ca_pem=fetch_server_certificate(iss).public_bytes(Encoding.PEM).decode())
-    leaf_trust.verify_flags |= 0x80000  # X509_V_FLAG_PARTIAL_CHAIN: trust the server's own certificate, once
-    with Connection(iss, leaf_trust) as conn:
-        ca_pem = certs_pem(fetch_ca_bundle(conn))
+    claims, ca_pem = bootstrap(jwt_text.strip(), "erott")
+    ctrls, iss = claims["ctrls"], claims["iss"]
     client_key, server_key = generate_private_key(key_type), generate_private_key(key_type)
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OpenZiti"), x509.NameAttribute(NameOID.COMMON_NAME, claims["sub"])])
     body = {"certCsr": make_csr(client_key, subject, sans), "serverCertCsr": make_csr(server_key, subject, sans)}
