@@ -101,6 +101,14 @@ def test_router_certificates_count_too(metered):
     assert "kind" in samples["ziti_sim_certificate_earliest_not_after_timestamp_seconds"][0].labels
     assert value(samples, "ziti_sim_edge_routers_verified") == 1
     assert value(samples, "ziti_sim_certificate_earliest_not_after_timestamp_seconds", kind="router") > 0
+    assert value(samples, "ziti_sim_routers_online") == 0
+
+
+def test_routers_online_counts_open_control_channels(metered):
+    router = metered.make_router("metrics-online")
+    router.wait_for_agent("connected")
+    assert value(scrape(metered), "ziti_sim_routers_online") == 1
+    router.stop()
 
 
 def test_metrics_are_off_by_default_outside_lab_mode(ctl, anon):

@@ -32,7 +32,8 @@ from sqlalchemy import event, func, select
 from controller.ops import expiry
 from controller.sim import clock, journal, policy
 from controller.store.db import reading
-from controller.store.models import ApiSession, EdgeRouter
+from controller.sim.clock import wall_clock
+from controller.store.models import ApiSession, EdgeRouter, RouterConnection
 
 disable_created_metrics()  # no *_created series: half the output, and labs alert on none of them
 
@@ -42,7 +43,7 @@ DB_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 EXPIRY_WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 # Gauges read from the database at scrape time: name -> (help, fn(db, now, runtime) -> float). Adding one
-# is one line, e.g. the control channel's routers online.
+# is one decorated function.
 DB_GAUGES: dict[str, tuple[str, Callable[[Any, Any, Any], float]]] = {}
 
 
@@ -65,9 +66,10 @@ def _routers_verified(db: Any, now: Any, runtime: Any) -> float:
     return db.scalar(select(func.count()).select_from(EdgeRouter).where(EdgeRouter.is_verified.is_(True))) or 0
 
 
-def routers_online_gauge(count: Callable[[Any, Any, Any], float]) -> None:
-    """For the control channel: register how to count the routers online (one line where it is known)."""
-    DB_GAUGES["ziti_sim_routers_online"] = ("Edge routers with an open control channel", count)
+@db_gauge("ziti_sim_routers_online", "Edge routers with an open control channel on any replica")
+def _routers_online(db: Any, now: Any, runtime: Any) -> float:
+    # Liveness of a connection row is wall-clock time (heartbeats), as in controller.ctrl.status.
+    return db.scalar(select(func.count()).select_from(RouterConnection).where(RouterConnection.alive_until > wall_clock())) or 0
 
 
 class DatabaseCollector(Collector):
