@@ -69,8 +69,7 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
                 sim = loaded if loaded is not None else clock.row(db)
                 settings = policy.effective(runtime.settings, sim)
                 try:
-                    session = resolve(db, token, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only,
-                                      found=found)
+                    session = resolve(db, found, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only)
                 except ApiError as error:
                     session_error = error
             else:

@@ -16,8 +16,6 @@ from controller import __version__
 from controller.api.contract import ErrorEnvelope, error_responses
 from controller.settings import Settings
 
-METHODS = ("get", "put", "post", "delete", "patch")
-
 EXPORT_DIR = Path(__file__).resolve().parent.parent.parent / "openapi"
 DOCUMENTS = {
     "client": ("/edge/client/v1", "ziti-controller-sim Edge client API"),

@@ -72,13 +72,6 @@ class CaPatch(BaseModel):
     external_id_claim: ExternalIdClaimPatch | None = Field(None, alias="externalIdClaim")
 
 
-class CaEnrollRequest(BaseModel):
-    """POST /enroll/ca: an optional name for the new identity (`[requestedName]`)."""
-
-    model_config = ConfigDict(extra="ignore")
-    name: str | None = None
-
-
 class OttCaEnrollRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     token: str

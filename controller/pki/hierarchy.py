@@ -99,9 +99,6 @@ class _Files:
     def paths(self, name: str) -> tuple[Path, Path]:
         return self.directory / f"{name}.cert.pem", self.directory / f"{name}.key.pem"
 
-    def exists(self, name: str) -> bool:
-        return all(p.exists() for p in self.paths(name))
-
     def any_exists(self, name: str) -> bool:
         return any(p.exists() for p in self.paths(name))
 

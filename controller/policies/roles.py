@@ -23,7 +23,6 @@ from controller.store.models import (
 DIAL, BIND = 1, 2
 POLICY_TYPES = {"Dial": DIAL, "Bind": BIND}
 TYPE_NAMES = {DIAL: "Dial", BIND: "Bind"}
-SEMANTICS = ("AllOf", "AnyOf")
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,10 @@ def matched_ids(db: Session, kind: EntityKind, policy: Any, roles_column: str) -
     return list(db.scalars(stmt.order_by(kind.model.id)))
 
 
-def policies_matching(db: Session, model: Any, roles_column: str, kind: EntityKind, entity_id: str, *,
-                      where: Any = None) -> list[Any]:
+def policies_matching(db: Session, model: Any, roles_column: str, kind: EntityKind, entity_id: str) -> list[Any]:
     """The policies of `model` whose `roles_column` side matches the entity."""
     stmt = (select(model).select_from(kind.model).join(model, true())
             .where(kind.model.id == entity_id, _match(db, model, roles_column, kind.model)))
-    if where is not None:
-        stmt = stmt.where(where)
     return list(db.scalars(stmt.order_by(model.id)))
 
 

@@ -36,12 +36,3 @@ def matches(roles: Any, semantic: Any, entity_id: Any, attributes: Any, dialect:
     has_one = exists(select(literal(1)).select_from(role).where(_is_attribute_role(role.c.value), carried))
     any_of = semantic == "AnyOf"
     return or_(by_id_or_all, and_(not_(any_of), any_attribute_role, not_(missing_one)), and_(any_of, has_one))
-
-
-def carries(attributes: Any, wanted: set[str], semantic_all: bool, dialect: str) -> ColumnElement[bool]:
-    """For `roleFilter`: the entity carries every (AllOf) or any (AnyOf) of `wanted` attributes."""
-    checks = []
-    for value in sorted(wanted):
-        attribute = elements(attributes, dialect)
-        checks.append(exists(select(literal(1)).select_from(attribute).where(attribute.c.value == value)))
-    return and_(*checks) if semantic_all else or_(*checks)

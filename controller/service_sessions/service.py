@@ -120,7 +120,7 @@ def delete(db: Session, row: ServiceSession) -> None:
     db.delete(row)
 
 
-def to_wire(db: Session, row: ServiceSession, *, with_routers: bool = True) -> dict[str, Any]:
+def to_wire(db: Session, row: ServiceSession) -> dict[str, Any]:
     service = db.get(Service, row.service_id)
     identity = db.get(Identity, row.identity_id)
     policy_names = dict(db.execute(select(ServicePolicy.id, ServicePolicy.name)
@@ -137,7 +137,7 @@ def to_wire(db: Session, row: ServiceSession, *, with_routers: bool = True) -> d
         "identityId": row.identity_id,
         "servicePolicies": [entity_ref("service-policies", pid, policy_names.get(pid)) for pid in row.service_policies or []
                             if pid in policy_names],
-        "edgeRouters": [common_router(r) for r in _routers(db, identity, service)] if with_routers and service and identity else [],
+        "edgeRouters": [common_router(r) for r in _routers(db, identity, service)] if service and identity else [],
     }
     data["_links"] = {**links("sessions", row.id), "route-path": {"href": f"./sessions/{row.id}/route-path"}}
     return data

@@ -6,13 +6,6 @@ from sqlalchemy.orm import Session
 from controller.store.models import ApiSession, Authenticator, Identity, SimClock
 
 
-def by_token(db: Session, token: str) -> tuple[ApiSession, Identity] | None:
-    row = db.execute(
-        select(ApiSession, Identity).join(Identity, Identity.id == ApiSession.identity_id).where(ApiSession.token == token)
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
 def clock_and_session(db: Session, token: str) -> tuple[SimClock | None, tuple[ApiSession, Identity] | None]:
     """The sim row (clock and policy) and the session behind `token` with its identity, in ONE statement: the
     first read of every authenticated request."""

@@ -69,19 +69,12 @@ class ClientInfo:
     body: dict[str, Any]
 
 
-_LOOK_UP = object()
-
-
 def resolve(
-    db: Session, token: str | None, *, now: datetime, timeout: timedelta, read_only: bool = False, found: object = _LOOK_UP,
+    db: Session, found: tuple[ApiSession, Identity] | None, *, now: datetime, timeout: timedelta, read_only: bool = False,
 ) -> SessionContext:
-    """The session behind a `zt-session` token, with its expiry slid forward; 401 UNAUTHORIZED otherwise.
-    `read_only`: raise SessionNeedsWrite instead of changing anything. `found`: the (session, identity) pair
-    already read with the clock (repository.clock_and_session), or None."""
-    if not token:
-        raise Unauthorized()
-    if found is _LOOK_UP:
-        found = repository.by_token(db, token)
+    """The session a `zt-session` token named, with its expiry slid forward; 401 UNAUTHORIZED otherwise.
+    `found`: the (session, identity) pair read with the clock (repository.clock_and_session), or None.
+    `read_only`: raise SessionNeedsWrite instead of changing anything."""
     if found is None:
         raise Unauthorized()
     session, identity = found

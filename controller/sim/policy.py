@@ -43,8 +43,8 @@ def update(db: Session, **values: Any) -> SimClock:
 
 
 def set_overrides(row: SimClock, **values: Any) -> None:
-    """On a row locked with `clock.lock`."""
-    """`values` maps setting names to a timedelta/bool, or None to go back to the configured setting."""
+    """On a row locked with `clock.lock`: `values` maps setting names to a timedelta/bool, or None to go back to
+    the configured setting."""
     for name, value in values.items():
         if name in LIFETIMES:
             setattr(row, LIFETIMES[name], None if value is None else value.total_seconds())
