@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page, page_from_query, with_roles
+from controller.api.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_INTEGER, Page
 from controller.errors import ApiError, NotFound, Unauthorized
 from controller.runtime import Runtime
 from controller.sessions import repository as session_repository
@@ -269,9 +269,9 @@ async def get_list_page(
 ) -> Page:
     """The list parameters, documented as the real API documents them. A bad limit or offset is 400
     INVALID_PAGINATION (see controller.api.envelope); a bad filter or sort 400 INVALID_FILTER/INVALID_SORT_IDENTIFIER."""
-    values = (("limit", limit), ("offset", offset), ("filter", filter), ("sort", sort))
-    page = page_from_query({k: str(v) for k, v in values if v is not None})
-    return with_roles(page, roleFilter or [], roleSemantic)
+    # The bounds above are checked once, by FastAPI; the filter and sort are parsed once, by Page.
+    return Page(limit=min(limit or DEFAULT_LIMIT, MAX_LIMIT), offset=offset or 0, filter=filter or None, sort=sort or None,
+                role_filter=tuple(roleFilter or ()), role_semantic=roleSemantic or None)
 
 
 ID_MAX_LENGTH = 40  # every id column is varchar(40)

@@ -11,13 +11,13 @@ symbol name -> column, or a richer declaration from `controller.zitiql.symbols` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from controller.errors import CouldNotValidate, InvalidFilter, InvalidPagination, InvalidSortIdentifier
+from controller.errors import CouldNotValidate, InvalidFilter, InvalidSortIdentifier
 from controller.zitiql import Query, ZitiQLError, ast, parse
 from controller.zitiql.compiler import Compiler
 from controller.zitiql.symbols import Scalar, Symbols, normalize
@@ -74,34 +74,6 @@ class Page:
         object.__setattr__(self, "sort_from_parameter", from_parameter)
         object.__setattr__(self, "limit", effective_limit(query.limit if query.limit is not None else self.limit))
         object.__setattr__(self, "offset", effective_offset(query.skip if query.skip is not None else self.offset))
-
-
-def page_from_query(params: dict[str, str]) -> Page:
-    def integer(name: str, default: int) -> int:
-        raw = params.get(name)
-        if raw in (None, ""):
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise InvalidPagination(cause={"field": name, "reason": "must be an integer", "value": raw}) from None
-        if value < 0:
-            raise InvalidPagination(cause={"field": name, "reason": "must not be negative", "value": value})
-        if value > MAX_QUERY_INTEGER:
-            raise InvalidPagination(cause={"field": name, "reason": f"must be at most {MAX_QUERY_INTEGER}", "value": raw})
-        return value
-
-    limit = integer("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
-    return Page(limit=min(limit, MAX_LIMIT), offset=integer("offset", 0), filter=params.get("filter") or None,
-                sort=params.get("sort") or None)
-
-
-def with_roles(page: Page, role_filter: list[str], role_semantic: str | None) -> Page:
-    """The page with `roleFilter` (repeated) and `roleSemantic`, which only the identity, service and
-    edge-router lists read (management-model.md 2.6)."""
-    if not role_filter and not role_semantic:
-        return page
-    return replace(page, role_filter=tuple(role_filter), role_semantic=role_semantic)
 
 
 def filter_clause(page: Page, symbols: Symbols, dialect: str) -> ColumnElement[bool]:
