@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from controller.ctrl import messages
 from controller.errors import ApiError
 from controller.pki.certs import cert_pem, certs_pem, fingerprint
-from controller.pki.verify import ChainError, verify_client_chain
+from controller.pki.verify import ChainError, is_within_validity, verify_client_chain
 from controller.routers import signing
 from controller.sim import clock, faults, journal, policy
 from controller.sim.clock import wall_clock
@@ -110,7 +110,7 @@ def _check(db: Session, now: datetime, hello: Hello, pki: Any, presented: str | 
     if not hello.peer_certs:
         raise Refused("no certificates provided, unable to verify dialer")
     leaf, others = hello.peer_certs[0], hello.peer_certs[1:]
-    if not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
+    if not is_within_validity(leaf, now):
         raise Refused(f"unable to verify dialer, routerId: {hello.router_id}: leaf certificate not trusted: "
                       f"certificate has expired or is not yet valid (now {now.isoformat()})")
     try:
@@ -174,8 +174,8 @@ def fault_for(sessions: Any, router_id: str, content_type: int | str) -> Channel
         firing = faults.decide(db, "CTRL", f"ctrl/{router_id}/{content_type}", None)
         if firing is None:
             return None
-        drop_message = bool(db.scalar(select(SimFaultRule.drop_message).where(SimFaultRule.id == firing.rule_id)))
-        return ChannelFault(firing.rule_id, firing.code, firing.message, firing.delay_ms, firing.drop_connection, drop_message)
+        return ChannelFault(firing.rule_id, firing.code, firing.message, firing.delay_ms, firing.drop_connection,
+                            firing.drop_message)
 
 
 # --- 20302 -> 20301 -----------------------------------------------------------------------------------

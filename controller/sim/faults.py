@@ -36,6 +36,7 @@ class Firing:
     message: str | None
     delay_ms: int
     drop_connection: bool
+    drop_message: bool  # control channel only: withhold the message (controller.ctrl)
 
 
 def _matches(rule: SimFaultRule, method: str, path: str) -> bool:
@@ -47,11 +48,17 @@ def decide(db: Session, method: str, path: str, session_token: str | None) -> Fi
     rules = [r for r in db.scalars(select(SimFaultRule).order_by(SimFaultRule.created_at, SimFaultRule.id)) if _matches(r, method, path)]
     if not rules:
         return None
-    identity_id = None
-    if any(r.identity_id for r in rules) and session_token:
-        identity_id = db.scalar(select(ApiSession.identity_id).where(ApiSession.token == session_token))
+    looked_up: list[str | None] = []
+
+    def identity_id() -> str | None:
+        """The caller's identity, read once and only if a rule or the journal needs it."""
+        if not looked_up:
+            looked_up.append(db.scalar(select(ApiSession.identity_id).where(ApiSession.token == session_token))
+                             if session_token else None)
+        return looked_up[0]
+
     for rule in rules:
-        if rule.identity_id and rule.identity_id != identity_id:
+        if rule.identity_id and rule.identity_id != identity_id():
             continue
         # Count atomically, so replicas and concurrent requests agree on the match number.
         matched = db.execute(
@@ -69,11 +76,9 @@ def decide(db: Session, method: str, path: str, session_token: str | None) -> Fi
                 continue
         else:
             db.execute(update(SimFaultRule).where(SimFaultRule.id == rule.id).values(fired=SimFaultRule.fired + 1))
-        if identity_id is None and session_token:
-            identity_id = db.scalar(select(ApiSession.identity_id).where(ApiSession.token == session_token))
-        journal.record_fault(db, rule_id=rule.id, method=method, path=path, identity_id=identity_id, status=rule.status,
+        journal.record_fault(db, rule_id=rule.id, method=method, path=path, identity_id=identity_id(), status=rule.status,
                              code=rule.code, delay_ms=rule.delay_ms, drop_connection=rule.drop_connection)
-        return Firing(rule.id, rule.status, rule.code, rule.message, rule.delay_ms, rule.drop_connection)
+        return Firing(rule.id, rule.status, rule.code, rule.message, rule.delay_ms, rule.drop_connection, bool(rule.drop_message))
     return None
 
 
