@@ -35,6 +35,11 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int) -> None:
     _fsync_directory(path.parent)
 
 
+def write_private(path: Path, data: bytes | str) -> None:
+    """A secret (key, identity file, enrollment JWT, pending extension): written whole, 0600 from the start."""
+    write_atomic(path, data, mode=PRIVATE)
+
+
 def _fsync_directory(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

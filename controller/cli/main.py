@@ -201,9 +201,9 @@ def _identity(args: argparse.Namespace) -> int:
             detail = conn.data("GET", f"/edge/management/v1/identities/{created['id']}")
         jwt = detail["enrollment"]["ott"]["jwt"]
         if args.jwt_out:
-            from controller.client.identity_file import atomic_write
+            from controller.atomic import write_private
 
-            atomic_write(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
+            write_private(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
             print(f"created identity {args.name} ({created['id']}); enrollment JWT written to {args.jwt_out}", file=sys.stderr)
         else:
             print(jwt)

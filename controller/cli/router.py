@@ -36,9 +36,9 @@ def main(args: argparse.Namespace) -> int:
         with _admin(args) as conn:
             created = conn.data("POST", "/edge/management/v1/edge-routers", json_body={"name": args.name})
             jwt = conn.data("GET", f"/edge/management/v1/edge-routers/{created['id']}")["enrollmentJwt"]
-        from controller.client.identity_file import atomic_write
+        from controller.atomic import write_private
 
-        atomic_write(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
+        write_private(Path(args.jwt_out), (jwt + "\n").encode())  # 0600: the token enrolls whoever holds it
         print(created["id"])
         return 0
     if args.action == "enroll":

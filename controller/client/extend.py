@@ -25,7 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from controller.client.errors import ControllerError, ExtensionInterrupted, IdentityFileError
 from controller.client.http import Connection, tls_context
-from controller.client.identity_file import IdentityFile, atomic_write
+from controller.atomic import write_private
+from controller.client.identity_file import IdentityFile
 from controller.pki.certs import fingerprint, load_certs_pem
 from controller.pki.keys import generate_private_key, hash_for_key, load_private_key_pem, private_key_pem
 
@@ -73,7 +74,7 @@ def _verify_path(authenticator_id: str) -> str:
 def _write_pending(path: Path, pending: _Pending) -> None:
     data = {**pending.identity.to_json(), "pendingExtension": {
         "authenticatorId": pending.authenticator_id, "oldFingerprint": pending.old_fingerprint, "rolledKey": pending.rolled_key}}
-    atomic_write(pending_path(path), (json.dumps(data, indent=2) + "\n").encode())
+    write_private(pending_path(path), (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _read_pending(path: Path) -> _Pending | None:

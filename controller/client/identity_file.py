@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.atomic import write_private
 from controller.client.errors import IdentityFileError
-from controller.atomic import PRIVATE, write_atomic
 
 
 def _unpem(value: str) -> str:
@@ -60,11 +60,7 @@ class IdentityFile:
         backup_path = None
         if backup and path.exists():
             backup_path = path.with_name(path.name + ".bak")
-            atomic_write(backup_path, path.read_bytes())
-        atomic_write(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+            write_private(backup_path, path.read_bytes())
+        write_private(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
         return backup_path
 
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Identity files, pending extensions and JWTs are secrets: written whole or not at all, 0600 from the start."""
-    write_atomic(path, data, mode=PRIVATE)

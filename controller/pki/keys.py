@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PublicKeyTypes
-from controller.atomic import PRIVATE, write_atomic
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
 
@@ -41,9 +39,6 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
     return key
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write a secret whole or not at all, never readable by others, not even for an instant."""
-    write_atomic(path, data, mode=PRIVATE)
 
 
 def describe_public_key(key: PublicKeyTypes) -> str:

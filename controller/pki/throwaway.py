@@ -13,9 +13,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from controller.atomic import write_private
 from controller.pki.certs import cert_pem, certs_pem, load_certs_pem
 from controller.pki.issuing import BACKDATE, Issuer, _build, issue_ca, leaf_key_usage
-from controller.pki.keys import PrivateKey, generate_private_key, load_private_key_pem, private_key_pem, write_private_file
+from controller.pki.keys import PrivateKey, generate_private_key, load_private_key_pem, private_key_pem
 
 CA_LIFETIME = timedelta(days=3650)
 CLIENT_LIFETIME = timedelta(days=365)
@@ -81,7 +82,7 @@ def create_external_ca(
 
 def _save(directory: Path, name: str, issuer: Issuer) -> None:
     (directory / f"{name}.cert.pem").write_text(cert_pem(issuer.cert))
-    write_private_file(directory / f"{name}.key.pem", private_key_pem(issuer.key))
+    write_private(directory / f"{name}.key.pem", private_key_pem(issuer.key))
 
 
 def _load(directory: Path, name: str) -> Issuer | None:
@@ -119,7 +120,7 @@ def issue_external_cert(
 def save_external_cert(cert: ExternalCert, directory: Path, name: str) -> tuple[Path, Path]:
     cert_path, key_path = directory / f"{name}.cert.pem", directory / f"{name}.key.pem"
     cert_path.write_text(cert.chain_pem)
-    write_private_file(key_path, private_key_pem(cert.key))
+    write_private(key_path, private_key_pem(cert.key))
     return cert_path, key_path
 
 

@@ -31,7 +31,8 @@ from controller.ctrl import framing, messages
 from controller.ctrl.framing import Frame
 from controller.pki.certs import fingerprint, load_certs_pem
 from controller.router_agent.enroll import make_csr
-from controller.router_agent.files import RouterFiles, write_atomically
+from controller.atomic import write_private
+from controller.router_agent.files import RouterFiles
 
 log = logging.getLogger("controller.router_agent")
 
@@ -317,8 +318,8 @@ class RouterAgent:
         if error.code:
             self.emit("verify-failed", code=error.code, message=error.message)
             return await self._rest_of_request(started)
-        write_atomically(self.files.cert_path, certs.client_cert_pem.encode())
-        write_atomically(self.files.server_cert_path, certs.server_cert_pem.encode())
+        write_private(self.files.cert_path, certs.client_cert_pem.encode())
+        write_private(self.files.server_cert_path, certs.server_cert_pem.encode())
         new = load_certs_pem(certs.client_cert_pem)[0]
         self.emit("extended", newFingerprint=fingerprint(new), notAfter=new.not_valid_after_utc.isoformat())
 

@@ -17,7 +17,8 @@ from controller.client.http import Connection, tls_context
 from controller.pki.certs import load_certs_pem
 from controller.pki.jwt import decode_unverified
 from controller.pki.keys import generate_private_key, hash_for_key, private_key_pem
-from controller.router_agent.files import RouterFiles, write_atomically
+from controller.atomic import write_private
+from controller.router_agent.files import RouterFiles
 
 DEFAULT_SANS = ("localhost", "127.0.0.1", "::1")  # the default edge.csr.sans of `ziti create config router edge`
 
@@ -48,12 +49,12 @@ def enroll_router(jwt_text: str, directory: str | Path, *, key_type: str = "ec-p
         data = conn.data("POST", f"/edge/client/v1/enroll?method=erott&token={claims['jti']}", json_body=body)
     files = RouterFiles(Path(directory))
     files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_atomically(files.key_path, private_key_pem(client_key))
-    write_atomically(files.server_key_path, private_key_pem(server_key))
-    write_atomically(files.cert_path, data["cert"].encode())
-    write_atomically(files.server_cert_path, data["serverCert"].encode())
-    write_atomically(files.ca_path, (data.get("ca") or ca_pem).encode())
-    write_atomically(files.config_path, json.dumps({"id": claims["sub"], "ctrl": ctrls[0], "api": iss, "sans": list(sans)}, indent=2).encode())
+    write_private(files.key_path, private_key_pem(client_key))
+    write_private(files.server_key_path, private_key_pem(server_key))
+    write_private(files.cert_path, data["cert"].encode())
+    write_private(files.server_cert_path, data["serverCert"].encode())
+    write_private(files.ca_path, (data.get("ca") or ca_pem).encode())
+    write_private(files.config_path, json.dumps({"id": claims["sub"], "ctrl": ctrls[0], "api": iss, "sans": list(sans)}, indent=2).encode())
     # The controller signs with NotBefore = its (simulated) now - 1 minute: the first clue to its clock.
     files.save_clock(load_certs_pem(data["cert"])[0].not_valid_before_utc + timedelta(minutes=1))
     return files

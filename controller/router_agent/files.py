@@ -12,14 +12,11 @@ from typing import Any
 
 from cryptography import x509
 
+from controller.atomic import write_private
 from controller.pki.certs import load_certs_pem
 from controller.pki.keys import load_private_key_pem
-from controller.atomic import PRIVATE, write_atomic
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Certificates, keys and state of the router: written whole or not at all, 0600 (controller.atomic)."""
-    write_atomic(path, data, mode=PRIVATE)
 
 
 @dataclass
@@ -70,7 +67,7 @@ class RouterFiles:
 
     def save_clock(self, sim_now: datetime) -> None:
         offset = (sim_now - datetime.now(timezone.utc)).total_seconds()
-        write_atomically(self.clock_path, json.dumps({"offsetSeconds": offset}).encode())
+        write_private(self.clock_path, json.dumps({"offsetSeconds": offset}).encode())
 
     def clock_offset(self) -> timedelta:
         try:
