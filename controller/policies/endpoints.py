@@ -70,8 +70,6 @@ def _register(kind: PolicyKind, create_body: type, patch_body: type, detail: typ
 
     def create(body: create_body, db: DbSession, now: Now, _admin: AdminSession):  # type: ignore[valid-type]
         policy = service.create(db, kind, body, now=now)
-        if kind is SERVICE_POLICIES:
-            services.mark_changed(db, now)
         return created(policy.id, kind.collection)
 
     def detail_(id: str, db: DbSession, _admin: AdminSession):
@@ -79,20 +77,14 @@ def _register(kind: PolicyKind, create_body: type, patch_body: type, detail: typ
 
     def update(id: str, body: create_body, db: DbSession, now: Now, _admin: AdminSession):  # type: ignore[valid-type]
         service.update(db, kind, service.get(db, kind, id), body, now=now, partial=False)
-        if kind is SERVICE_POLICIES:
-            services.mark_changed(db, now)
         return empty()
 
     def patch(id: str, body: patch_body, db: DbSession, now: Now, _admin: AdminSession):  # type: ignore[valid-type]
         service.update(db, kind, service.get(db, kind, id), body, now=now, partial=True)
-        if kind is SERVICE_POLICIES:
-            services.mark_changed(db, now)
         return empty()
 
     def delete(id: str, db: DbSession, now: Now, _admin: AdminSession):
-        service.delete(db, service.get(db, kind, id))
-        if kind is SERVICE_POLICIES:
-            services.mark_changed(db, now)
+        service.delete(db, kind, service.get(db, kind, id), now=now)
         return empty()
 
     management.add_api_route(base, list_, methods=["GET"], operation_id=f"list{plural}", **answers(detail, many=True))

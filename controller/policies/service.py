@@ -18,6 +18,7 @@ from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.policies import roles
 from controller.policies.roles import EDGE_ROUTERS, IDENTITIES, SERVICES, EntityKind
+from controller.services import service as services
 from controller.store.models import EdgeRouterPolicy, ServiceEdgeRouterPolicy, ServicePolicy
 
 
@@ -126,6 +127,7 @@ def create(db: Session, kind: PolicyKind, body: BaseModel, *, now: datetime) -> 
         db.flush()
     except IntegrityError:
         raise CouldNotValidate.for_field("name", f"duplicate value '{policy.name}' in unique index on {kind.entity_noun} store", policy.name) from None
+    _changed(db, kind, now)
     return policy
 
 
@@ -133,10 +135,18 @@ def update(db: Session, kind: PolicyKind, policy: Any, body: BaseModel, *, now: 
     fields = body.model_dump(by_alias=False, exclude_unset=partial)
     _apply(db, kind, policy, fields)
     policy.updated_at = now
+    _changed(db, kind, now)
 
 
-def delete(db: Session, policy: Any) -> None:
+def delete(db: Session, kind: PolicyKind, policy: Any, *, now: datetime) -> None:
     db.delete(policy)
+    _changed(db, kind, now)
+
+
+def _changed(db: Session, kind: PolicyKind, now: datetime) -> None:
+    """Service-policies decide which services an identity sees: `service-updates` must move on."""
+    if kind is SERVICE_POLICIES:
+        services.mark_changed(db, now)
 
 
 def _names(db: Session, kind: EntityKind, ids: set[str]) -> dict[str, str]:
