@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.api.render import base_entity, entity_ref, fmt_time
+from controller.authenticators import repository as authenticator_repository
 from controller.enrollments import repository
 from controller.errors import (
     CertificateFailedValidation, CertInUse, CouldNotValidate, EnrollmentCaNotValid, EnrollmentExists, EnrollmentExpired,
@@ -182,7 +183,7 @@ def enroll_ottca(
     chain = found[1]
     leaf = chain[0]
     fp = fingerprint(leaf)
-    if db.scalar(select(Authenticator.id).where(Authenticator.fingerprint == fp)) is not None:
+    if authenticator_repository.by_fingerprint(db, fp) is not None:
         raise CertInUse()
     authenticator = Authenticator(
         id=new_id(), identity_id=identity.id, method="cert", cert_pem=certs_pem(chain[:-1]), fingerprint=fp,

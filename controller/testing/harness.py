@@ -86,19 +86,18 @@ class Faults:
 
     def add(self, path: str, *, method: str = "*", status: int | None = None, code: str | None = None,
             message: str | None = None, delay_ms: int = 0, drop_connection: bool = False, probability: float = 1.0,
-            times: int | None = None, seed: int = 0, identity_id: str | None = None) -> str:
+            times: int | None = None, seed: int = 0, identity_id: str | None = None, drop_message: bool = False) -> str:
         body = {"path": path, "method": method, "status": status, "code": code, "message": message, "delayMs": delay_ms,
-                "dropConnection": drop_connection, "probability": probability, "times": times, "seed": seed,
-                "identityId": identity_id}
+                "dropConnection": drop_connection, "dropMessage": drop_message, "probability": probability,
+                "times": times, "seed": seed, "identityId": identity_id}
         return self._admin.data("POST", "/sim/v1/faults", json_body={k: v for k, v in body.items() if v is not None})["id"]
 
     def add_ctrl(self, content_type: int | str, *, router_id: str = "*", code: str | None = None, message: str | None = None,
                  drop_message: bool = False, drop_connection: bool = False, delay_ms: int = 0, times: int | None = None) -> str:
         """A control-channel rule: content type 0 (the hello: dropConnection closes after the result), 20302,
         20301 (outgoing: dropMessage withholds it), 20303 (code: answered with that error code), ..."""
-        body = {"method": "CTRL", "path": f"ctrl/{router_id}/{content_type}", "code": code, "message": message,
-                "dropMessage": drop_message, "dropConnection": drop_connection, "delayMs": delay_ms, "times": times}
-        return self._admin.data("POST", "/sim/v1/faults", json_body={k: v for k, v in body.items() if v is not None})["id"]
+        return self.add(f"ctrl/{router_id}/{content_type}", method="CTRL", code=code, message=message,
+                        drop_message=drop_message, drop_connection=drop_connection, delay_ms=delay_ms, times=times)
 
     def list(self) -> list[dict[str, Any]]:
         return self._admin.data("GET", "/sim/v1/faults")
