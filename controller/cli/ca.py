@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.settings import KEY_TYPES
+
 CAS = "/edge/management/v1/cas"
-KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 
 
 def _bool(text: str) -> bool:

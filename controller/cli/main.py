@@ -13,6 +13,7 @@ from controller import __version__
 from controller.cli import ca as ca_cli
 from controller.cli import network
 from controller.cli.errors import CliError, UsageError
+from controller.settings import KEY_TYPES
 
 
 _SETTING_FLAGS = ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address")
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll = identity.add_parser("enroll", help="enroll with a JWT, as an SDK does, and write the identity file")
     enroll.add_argument("--jwt", required=True, help="file holding the enrollment JWT")
     enroll.add_argument("--out", required=True, help="identity file to write")
-    enroll.add_argument("--key-type", default="ec-p256", choices=["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
+    enroll.add_argument("--key-type", default="ec-p256", choices=KEY_TYPES)
     extend = identity.add_parser("extend", help="extend the identity file's certificate, verify it, rewrite the file")
     extend.add_argument("--identity", required=True, help="identity file (rewritten; the old one is kept as .bak)")
     extend.add_argument("--roll-key", action="store_true", help="use a new private key")

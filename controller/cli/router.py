@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from controller.settings import KEY_TYPES
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     router = commands.add_parser("router", help="a simulated edge router: enroll, then run its control channel")
@@ -22,7 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     enroll = actions.add_parser("enroll", help="erott enrollment over REST, as `ziti router enroll` does")
     enroll.add_argument("--jwt", required=True, help="file holding the router's enrollment JWT")
     enroll.add_argument("--dir", required=True, help="directory for the router's certificates, keys and CA bundle (0600)")
-    enroll.add_argument("--key-type", default="ec-p256", choices=["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
+    enroll.add_argument("--key-type", default="ec-p256", choices=KEY_TYPES)
     run = actions.add_parser("run", help="connect over the control channel and renew the certificates a week before expiry")
     run.add_argument("--dir", required=True, help="the directory `router enroll` wrote")
     run.add_argument("--extend", action="store_true", help="extend both certificates at once (as `ziti router run --extend`)")
