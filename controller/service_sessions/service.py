@@ -61,12 +61,14 @@ def current_identity_router(router: EdgeRouter) -> dict[str, Any]:
     return data
 
 
-def _routers(db: Session, identity: Identity, service: Service) -> list[EdgeRouter]:
+def session_routers(db: Session, identity: Identity, service: Service, *, limit: int | None = MAX_SESSION_ROUTERS
+                    ) -> list[EdgeRouter]:
+    """The routers `identity` may use for `service` (edge-router-policies ∩ service-edge-router-policies), by
+    name; a session lists at most MAX_SESSION_ROUTERS of them."""
     ids = roles.session_router_ids(db, identity, service)
     if not ids:
         return []
-    return list(db.scalars(select(EdgeRouter).where(EdgeRouter.id.in_(sorted(ids))).order_by(EdgeRouter.name)
-                           .limit(MAX_SESSION_ROUTERS)))
+    return list(db.scalars(select(EdgeRouter).where(EdgeRouter.id.in_(sorted(ids))).order_by(EdgeRouter.name).limit(limit)))
 
 
 def create(db: Session, context: SessionContext, *, service_id: str | None, session_type: str | None,
@@ -137,7 +139,7 @@ def to_wire(db: Session, row: ServiceSession) -> dict[str, Any]:
         "identityId": row.identity_id,
         "servicePolicies": [entity_ref("service-policies", pid, policy_names.get(pid)) for pid in row.service_policies or []
                             if pid in policy_names],
-        "edgeRouters": [common_router(r) for r in _routers(db, identity, service)] if service and identity else [],
+        "edgeRouters": [common_router(r) for r in session_routers(db, identity, service)] if service and identity else [],
     }
     data["_links"] = {**links("sessions", row.id), "route-path": {"href": f"./sessions/{row.id}/route-path"}}
     return data

@@ -16,7 +16,7 @@ from controller.configs import service as configs
 from controller.policies import roles
 from controller.api.listing import paginate
 from controller.routers import service as routers
-from controller.service_sessions.service import common_router, current_identity_router
+from controller.service_sessions.service import common_router, current_identity_router, session_routers
 from controller.configs.schemas import ConfigDetail
 from controller.service_sessions.schemas import CurrentIdentityEdgeRouterDetail, ServiceEdgeRouters
 from controller.services import service
@@ -55,8 +55,7 @@ def list_service_edge_routers(id: str, db: DbSession, session: CurrentSession):
     """The routers the caller may use for this service (edge-router-policies and service-edge-router-policies);
     404 when the caller cannot see the service."""
     row, _ = service.get_visible(db, session.identity, id)
-    ids = roles.session_router_ids(db, session.identity, row)
-    routers_ = list(db.scalars(select(EdgeRouter).where(EdgeRouter.id.in_(sorted(ids))).order_by(EdgeRouter.name))) if ids else []
+    routers_ = session_routers(db, session.identity, row, limit=None)
     return ok({"edgeRouters": [common_router(r) for r in routers_]})
 
 
