@@ -168,8 +168,8 @@ class RouterAgent:
     def _leafs(self) -> tuple[x509.Certificate, x509.Certificate]:
         return self.files.client_chain()[0], self.files.server_chain()[0]
 
-    def _check_client_valid(self) -> None:
-        client, _ = self._leafs()
+    def _check_client_valid(self, client: x509.Certificate | None = None) -> None:
+        client = client or self._leafs()[0]
         if self.sim_now() >= client.not_valid_after_utc:
             message = (f"the client certificate of router {self.files.router_id} expired at {client.not_valid_after_utc.isoformat()}: "
                        "it cannot be extended any more; re-enrollment is needed (re-enroll the router, then `router enroll` again)")
@@ -271,8 +271,8 @@ class RouterAgent:
 
     async def _checker(self, channel: _Channel) -> None:
         while not channel.closed.is_set():
-            self._check_client_valid()
-            client, server = self._leafs()
+            client, server = self._leafs()  # read from the files once per pass
+            self._check_client_valid(client)
             wait = 0.0 if self._force else (min(client.not_valid_after_utc, server.not_valid_after_utc) - RENEW_BEFORE - self.sim_now()).total_seconds()
             if wait > 0:
                 if self._last_waiting is None or abs(self._last_waiting - wait) > 60:

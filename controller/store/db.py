@@ -122,21 +122,21 @@ def _install_sqlite_write_queue(engine: Engine, timeout_s: float) -> WriteQueue:
     # Released after the COMMIT / ROLLBACK itself, so the next writer's BEGIN IMMEDIATE never meets the lock.
     original_commit, original_rollback = dialect.do_commit, dialect.do_rollback
 
-    def do_commit(dbapi_connection):  # noqa: ANN001
-        original_commit(dbapi_connection)
+    def _ended(dbapi_connection) -> None:  # noqa: ANN001
         info = _info_of(dbapi_connection)
         if info is not None:
             info.pop(_READS_ONLY, None)
-        _release(info)  # on a failed COMMIT the rollback that follows releases it
+        _release(info)
+
+    def do_commit(dbapi_connection):  # noqa: ANN001
+        original_commit(dbapi_connection)
+        _ended(dbapi_connection)  # on a failed COMMIT the rollback that follows releases the queue
 
     def do_rollback(dbapi_connection):  # noqa: ANN001
         try:
             original_rollback(dbapi_connection)
         finally:
-            info = _info_of(dbapi_connection)
-            if info is not None:
-                info.pop(_READS_ONLY, None)
-            _release(info)
+            _ended(dbapi_connection)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # type: ignore[method-assign]
 
