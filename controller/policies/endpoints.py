@@ -128,18 +128,20 @@ def _entity(db: Any, model: Any, entity_id: str) -> Any:
     return db.get(model, entity_id)
 
 
+def _policies_of(db: Any, model: Any, entity_id: str, kind: PolicyKind, side: str, page: Page):
+    """The `kind` policies whose `side` roles match the entity `model`/`entity_id`, one page of them."""
+    entity = _entity(db, model, entity_id)
+    return _policies_page(db, kind, service.policies_matching(db, kind, side, entity) if entity else [], page)
+
+
 @management.get("/identities/{id}/service-policies", operation_id="listIdentityServicePolicies", **answers(ServicePolicyDetail, many=True))
 def list_identity_service_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    identity = _entity(db, Identity, id)
-    ids = service.policies_matching(db, SERVICE_POLICIES, "identities", identity) if identity else []
-    return _policies_page(db, SERVICE_POLICIES, ids, page)
+    return _policies_of(db, Identity, id, SERVICE_POLICIES, "identities", page)
 
 
 @management.get("/identities/{id}/edge-router-policies", operation_id="listIdentitysEdgeRouterPolicies", **answers(EdgeRouterPolicyDetail, many=True))
 def list_identity_edge_router_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    identity = _entity(db, Identity, id)
-    ids = service.policies_matching(db, EDGE_ROUTER_POLICIES, "identities", identity) if identity else []
-    return _policies_page(db, EDGE_ROUTER_POLICIES, ids, page)
+    return _policies_of(db, Identity, id, EDGE_ROUTER_POLICIES, "identities", page)
 
 
 @management.get("/identities/{id}/services", operation_id="listIdentityServices", **answers(ServiceSummary, many=True))
@@ -161,15 +163,12 @@ def list_identity_edge_routers(id: str, db: DbSession, _admin: AdminSession, pag
 
 @management.get("/services/{id}/service-policies", operation_id="listServiceServicePolicies", **answers(ServicePolicyDetail, many=True))
 def list_service_service_policies(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    row = _entity(db, Service, id)
-    return _policies_page(db, SERVICE_POLICIES, service.policies_matching(db, SERVICE_POLICIES, "services", row) if row else [], page)
+    return _policies_of(db, Service, id, SERVICE_POLICIES, "services", page)
 
 
 @management.get("/services/{id}/service-edge-router-policies", operation_id="listServiceServiceEdgeRouterPolicies", **answers(ServiceEdgeRouterPolicyDetail, many=True))
 def list_service_serps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    row = _entity(db, Service, id)
-    ids = service.policies_matching(db, SERVICE_EDGE_ROUTER_POLICIES, "services", row) if row else []
-    return _policies_page(db, SERVICE_EDGE_ROUTER_POLICIES, ids, page)
+    return _policies_of(db, Service, id, SERVICE_EDGE_ROUTER_POLICIES, "services", page)
 
 
 @management.get("/services/{id}/identities", operation_id="listServiceIdentities", **answers(IdentityDetail, many=True))
@@ -194,16 +193,12 @@ def list_management_service_edge_routers(id: str, db: DbSession, _admin: AdminSe
 
 @management.get("/edge-routers/{id}/edge-router-policies", operation_id="listEdgeRouterEdgeRouterPolicies", **answers(EdgeRouterPolicyDetail, many=True))
 def list_edge_router_erps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    row = _entity(db, EdgeRouter, id)
-    ids = service.policies_matching(db, EDGE_ROUTER_POLICIES, "edge-routers", row) if row else []
-    return _policies_page(db, EDGE_ROUTER_POLICIES, ids, page)
+    return _policies_of(db, EdgeRouter, id, EDGE_ROUTER_POLICIES, "edge-routers", page)
 
 
 @management.get("/edge-routers/{id}/service-edge-router-policies", operation_id="listEdgeRouterServiceEdgeRouterPolicies", **answers(ServiceEdgeRouterPolicyDetail, many=True))
 def list_edge_router_serps(id: str, db: DbSession, _admin: AdminSession, page: ListPage):
-    row = _entity(db, EdgeRouter, id)
-    ids = service.policies_matching(db, SERVICE_EDGE_ROUTER_POLICIES, "edge-routers", row) if row else []
-    return _policies_page(db, SERVICE_EDGE_ROUTER_POLICIES, ids, page)
+    return _policies_of(db, EdgeRouter, id, SERVICE_EDGE_ROUTER_POLICIES, "edge-routers", page)
 
 
 def _members_through(db: Any, kind: PolicyKind, router: Any, link: str) -> list[str]:
