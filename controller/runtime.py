@@ -23,7 +23,7 @@ from controller.identities.service import ensure_default_admin
 from controller.atomic import PRIVATE, write_atomic
 from controller.pki.hierarchy import Pki, PkiDamaged, load_or_create
 from controller.settings import Mode, Settings, admin_password_weakness
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 from controller.store.db import ensure_schema, make_engine, make_session_factory, serialize_first_start, sqlite_template
 from controller.tls import ClientCertMode, TlsServerConfig
 

@@ -28,7 +28,7 @@ from controller.runtime import Runtime
 from controller.sessions import repository as session_repository
 from controller.sessions.service import SessionContext, SessionNeedsWrite, require_admin, resolve
 from controller.settings import Settings
-from controller.sim import clock, policy
+from controller.core import clock, policy
 from controller.store.db import READ_ONLY
 from controller.store.models import SimClock
 

@@ -15,7 +15,7 @@ from controller.authenticators.schemas import (
     AuthenticatorCreate, AuthenticatorDetail, AuthenticatorPatch, AuthenticatorPatchWithCurrent, AuthenticatorUpdate,
     AuthenticatorUpdateWithCurrent, ExtendRequest, ExtendResult, ExtendVerifyRequest, ReEnroll, RequestExtend,
 )
-from controller.sim import journal
+from controller.core import journal
 
 current = APIRouter(route_class=SessionFirstRoute)
 management = APIRouter()

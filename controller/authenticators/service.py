@@ -32,7 +32,7 @@ from controller.pki.hierarchy import Pki
 from controller.pki.issuing import issue_client_cert
 from controller.pki.verify import ChainError, verify_client_chain, verify_client_chain_cached
 from controller.settings import Settings
-from controller.sim import journal
+from controller.core import journal
 from controller.store.models import Authenticator, Enrollment, Identity
 
 METHODS = ("updb", "cert")

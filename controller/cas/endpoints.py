@@ -16,7 +16,7 @@ from controller.cas import enrollment, service
 from controller.cas.schemas import CaCreate, CaDetail, CaPatch, CaUpdate, OttCaEnrollRequest
 from controller.enrollments import service as enrollments
 from controller.errors import CouldNotParseBody
-from controller.sim import journal
+from controller.core import journal
 
 management = APIRouter()
 client = APIRouter()

@@ -16,7 +16,7 @@ from controller.errors import CertFailedValidation, CertInUse, CouldNotValidate,
 from controller.ids import new_id
 from controller.pki.certs import cert_pem, fingerprint, public_key_print
 from controller.pki.external import common_name, extract_external_id
-from controller.sim import journal
+from controller.core import journal
 from controller.store.models import Authenticator, Ca, Identity
 
 COUNTER_DIGITS = 6

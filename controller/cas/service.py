@@ -29,7 +29,7 @@ from controller.pki.hierarchy import Pki
 from controller.pki.jwt import sign_jwt
 from controller.pki.verify import ChainError
 from controller.settings import Settings
-from controller.sim import journal
+from controller.core import journal
 from controller.store.models import Authenticator, Ca, Enrollment
 
 DEFAULT_NAME_FORMAT = "[caName]-[commonName]"

@@ -18,8 +18,9 @@ from controller.errors import ApiError
 from controller.pki.certs import cert_pem, certs_pem, fingerprint
 from controller.pki.verify import ChainError, is_within_validity, verify_client_chain
 from controller.routers import signing
-from controller.sim import clock, faults, journal, policy
-from controller.sim.clock import wall_clock
+from controller.core import clock, journal, policy
+from controller.sim import faults
+from controller.core.clock import wall_clock
 from controller.store.db import reading
 from controller.store.models import EdgeRouter, RouterConnection, SimFaultRule
 

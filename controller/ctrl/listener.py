@@ -21,7 +21,7 @@ from controller import __version__
 from controller.ctrl import framing, handlers
 from controller.tls import tls_protocol_factory
 from controller.ctrl.framing import Frame
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 
 log = logging.getLogger("controller.ctrl")
 

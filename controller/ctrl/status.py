@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.api.render import fmt_time
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 from controller.store.models import EdgeRouter, RouterConnection
 
 

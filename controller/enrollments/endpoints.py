@@ -19,7 +19,7 @@ from controller.enrollments.schemas import (
     UpdbEnrollResult,
 )
 from controller.errors import CouldNotParseBody, CouldNotValidate, UnsupportedMedia
-from controller.sim import journal
+from controller.core import journal
 from controller.store.models import EdgeRouter, Enrollment, Identity
 
 client = APIRouter()

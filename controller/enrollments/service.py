@@ -27,7 +27,7 @@ from controller.pki.issuing import issue_client_cert
 from controller.pki.jwt import sign_jwt
 from controller.routers import signing as router_signing
 from controller.settings import Settings
-from controller.sim import journal
+from controller.core import journal
 from controller.cas import trust as ca_trust
 from controller.store.models import Authenticator, Ca, EdgeRouter, Enrollment, Identity
 

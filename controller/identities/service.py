@@ -19,7 +19,7 @@ from controller.ids import new_id
 from controller.passwords import DEFAULT_COST, hash_password, verify_password
 from controller.pki.hierarchy import Pki
 from controller.settings import Settings
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 from controller.policies.roles import remove_references, validate_role_attributes
 from controller.services.service import mark_changed as mark_services_changed
 from controller.store.models import ApiSession, Authenticator, Enrollment, Identity

@@ -30,9 +30,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 
 from controller.ops import expiry
-from controller.sim import clock, journal, policy
+from controller.core import clock, journal, policy
 from controller.store.db import reading
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 from controller.store.models import ApiSession, EdgeRouter, RouterConnection
 
 disable_created_metrics()  # no *_created series: half the output, and labs alert on none of them

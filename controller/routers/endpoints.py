@@ -11,7 +11,7 @@ from controller.routers import service
 from controller.routers.schemas import (
     EdgeRouterCreate, EdgeRouterDetail, EdgeRouterPatch, EdgeRouterUpdate, RouterExtendRequest, RouterExtendResult,
 )
-from controller.sim import journal
+from controller.core import journal
 
 client = APIRouter()
 management = APIRouter()

@@ -23,9 +23,9 @@ from controller.pki.hierarchy import Pki
 from controller.routers import signing
 from controller.routers.schemas import EdgeRouterCreate, EdgeRouterPatch, EdgeRouterUpdate
 from controller.settings import Settings
-from controller.sim import journal
+from controller.core import journal
 from controller.policies.roles import remove_references, validate_role_attributes
-from controller.sim.clock import wall_clock
+from controller.core.clock import wall_clock
 from controller.store.models import EdgeRouter, Enrollment, RouterConnection
 
 # The real edge-router store's public symbols (management-model.md 1.8). `connected` and `online` are true for a

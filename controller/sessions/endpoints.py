@@ -13,7 +13,7 @@ from controller.errors import InvalidAuthMethod
 from controller.pki.certs import fingerprint
 from controller.sessions import service
 from controller.sessions.schemas import ApiSessionDetail, AuthenticateRequest
-from controller.sim import journal
+from controller.core import journal
 
 router = APIRouter()
 

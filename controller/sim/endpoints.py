@@ -17,8 +17,9 @@ from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.sessions.service import SessionContext
-from controller.sim import clock, journal, policy, state
-from controller.store.models import SimFaultRule, SimSnapshot
+from controller.core import clock, journal, policy
+from controller.sim import state
+from controller.store.models import SimEvent, SimFaultRule, SimSnapshot
 
 router = APIRouter()
 
@@ -233,7 +234,7 @@ def _event_filters(
 @router.get("/events", operation_id="simListEvents", **answers(list[EventWire]), summary="The event journal, oldest first")
 def list_events(db: DbSession, _admin: AdminSession, filters: Annotated[EventFilters, Depends(_event_filters)]):
     events = journal.query(db, **filters)
-    return ok([journal.to_wire(e) for e in events])
+    return ok([event_to_wire(e) for e in events])
 
 
 @router.get("/events/wait", operation_id="simWaitEvents", **answers(list[EventWire]),
@@ -246,7 +247,7 @@ async def wait_events(
     # block the very requests whose events are awaited.
     await anyio.to_thread.run_sync(db.commit)
     events = await anyio.to_thread.run_sync(lambda: journal.wait_for(runtime.sessions, timeout=timeout, **filters))
-    return ok([journal.to_wire(e) for e in events])
+    return ok([event_to_wire(e) for e in events])
 
 
 @router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
@@ -358,3 +359,11 @@ def list_router_connections(db: DbSession, _admin: AdminSession):
     from controller.ctrl.status import connections_wire
 
     return ok(connections_wire(db))
+
+def event_to_wire(event: SimEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq, "at": fmt_time(event.at), "kind": event.kind, "outcome": event.outcome,
+        "identityId": event.identity_id, "authenticatorId": event.authenticator_id,
+        "oldFingerprint": event.old_fingerprint, "newFingerprint": event.new_fingerprint,
+        "errorCode": event.error_code, "detail": event.detail,
+    }

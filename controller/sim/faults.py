@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from controller.api.envelope import error_body
 from controller.errors import ApiError
-from controller.sim import journal
+from controller.core import journal
 from controller.store.models import ApiSession, SimFaultRule
 
 SIM_PATH_PREFIX = "/sim/"

@@ -10,7 +10,7 @@ from sqlalchemy import delete, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from controller.errors import NotFound
-from controller.sim import clock, policy
+from controller.core import clock, policy
 from controller.store.types import UtcDateTime
 from controller.store.models import (
     ApiSession, Authenticator, Enrollment, Identity, RouterConnection, STATE_TABLES, SimClock, SimEvent, SimSnapshot,

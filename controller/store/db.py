@@ -184,7 +184,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 def ensure_singleton(db: Session, model: type, **values: object) -> None:
     """Insert the one row (id 1) of a singleton table unless it exists, without racing another transaction
     or replica doing the same (INSERT ... ON CONFLICT DO NOTHING on both databases), and without flushing
-    what the session holds (see the lock order in controller.sim.clock.lock)."""
+    what the session holds (see the lock order in controller.core.clock.lock)."""
     if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

@@ -14,9 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.api.render import fmt_time
 from controller.errors import ApiError
-from controller.sim import clock
+from controller.core import clock
 from controller.store.db import reading
 from controller.store.models import SimEvent
 
@@ -80,13 +79,6 @@ def failures_recorded(sessions: sessionmaker[Session], db: Session, kind: str, *
         raise
 
 
-def to_wire(event: SimEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq, "at": fmt_time(event.at), "kind": event.kind, "outcome": event.outcome,
-        "identityId": event.identity_id, "authenticatorId": event.authenticator_id,
-        "oldFingerprint": event.old_fingerprint, "newFingerprint": event.new_fingerprint,
-        "errorCode": event.error_code, "detail": event.detail,
-    }
 
 
 def query(

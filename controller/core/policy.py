@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from controller.settings import Settings
-from controller.sim import clock
+from controller.core import clock
 from controller.store.models import SimClock
 
 # setting name -> column on the sim_clock row
