@@ -3,9 +3,11 @@ keep-alive request, for this checkout and, with `--compare-with REV`, for anothe
 (for example the last one on the stdlib `ssl` transport) in the same run.
 
     python bench/tls.py --compare-with c84b1f3
+    python bench/tls.py --compare-with main --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Each side runs `serve --mode fixture` in its own process; the figures are that process's CPU time
-(user + system, /proc/<pid>/stat) over a bounded number of operations, divided by their count.
+(user + system, /proc/<pid>/stat) over a bounded number of operations, divided by their count. With
+`--postgres-url`, each measurement runs on a throw-away database created on that server and dropped after.
 Loopback only; every loop is bounded by count and by time.
 """
 
@@ -36,12 +38,46 @@ def _checkout(rev: str) -> Path:
     return target
 
 
-def _measure(label: str, repo: Path, connections: int, requests: int, seconds: float) -> dict[str, float]:
+class _ScratchDatabase:
+    """A throw-away PostgreSQL database on the server of `admin_url` (None: the fixture's SQLite file)."""
+
+    def __init__(self, admin_url: str | None):
+        self.admin_url = admin_url
+        self.name = f"ziti_bench_tls_{os.urandom(4).hex()}"
+
+    def __enter__(self) -> str | None:
+        if self.admin_url is None:
+            return None
+        from sqlalchemy import create_engine, text
+
+        self.engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.admin_url.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.admin_url is None:
+            return
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        finally:
+            self.engine.dispose()
+
+
+def _measure(label: str, repo: Path, connections: int, requests: int, seconds: float, postgres_url: str | None = None) -> dict[str, float]:
+    with _ScratchDatabase(postgres_url) as database_url:
+        return _measure_on(label, repo, connections, requests, seconds, database_url)
+
+
+def _measure_on(label: str, repo: Path, connections: int, requests: int, seconds: float, database_url: str | None) -> dict[str, float]:
     original_repo = common.REPO
     common.REPO = repo
     cache = tempfile.mkdtemp(prefix="bench-tls-cache-")
     try:
-        server = common.start_server(env={**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(repo)})
+        server = common.start_server(database_url=database_url, env={**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(repo)})
     finally:
         common.REPO = original_repo
     try:
@@ -88,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound per phase")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is printed")
+    parser.add_argument("--postgres-url", metavar="URL",
+                        help="run on PostgreSQL: a throw-away database on this URL's server per measurement (default: SQLite)")
     args = parser.parse_args(argv)
 
     sides = [("this checkout", common.REPO)]
@@ -100,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(args.rounds):
             for label, repo in sides:  # alternate, so that load drift hits both sides alike
                 common.log(f"round {round_number + 1}: {label}")
-                samples[label].append(_measure(label.replace(" ", "-"), repo, args.connections, args.requests, args.seconds))
+                samples[label].append(_measure(label.replace(" ", "-"), repo, args.connections, args.requests, args.seconds,
+                                                args.postgres_url))
     finally:
         if other is not None:
             shutil.rmtree(other, ignore_errors=True)
 
     load = os.getloadavg()
-    print(f"server CPU per operation, median of {args.rounds} rounds (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    database = "postgresql" if args.postgres_url else "sqlite"
+    print(f"server CPU per operation on {database}, median of {args.rounds} rounds "
+          f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     print(f"{'side':<16} {'new mTLS conn + GET':>22} {'keep-alive GET /version':>24} {'keep-alive GET /current-identity':>33}")
     for label, runs in samples.items():
         figures = [common.median([r[key] for r in runs]) for key in ("handshake_ms", "version_ms", "current_identity_ms")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 from typing import Annotated, TypeVar
 
 import anyio
@@ -30,6 +31,7 @@ from controller.sessions.service import SessionContext, SessionNeedsWrite, requi
 from controller.settings import Settings
 from controller.core import clock, policy
 from controller.store.db import READ_ONLY
+from controller.sim.faults import FAULT_GATE
 from controller.store.models import SimClock
 
 
@@ -64,9 +66,11 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
         try:
             token = request.headers.get("zt-session")
             session, session_error = None, None
+            read_at = monotonic()
             if token:
                 loaded, found = session_repository.clock_and_session(db, token)  # one statement
                 sim = loaded if loaded is not None else clock.row(db)
+                _admit_by_fault_rules(request, sim, read_at)
                 settings = policy.effective(runtime.settings, sim)
                 try:
                     session = resolve(db, found, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only)
@@ -74,6 +78,7 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
                     session_error = error
             else:
                 sim = clock.row(db)
+                _admit_by_fault_rules(request, sim, read_at)
             return db, sim, session, session_error
         except DBAPIError as error:
             db.close()
@@ -83,6 +88,15 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
             db.close()
             raise
     raise AssertionError("unreachable")
+
+
+def _admit_by_fault_rules(request: Request, sim: SimClock, read_at: float) -> None:
+    """The sim row counts the fault rules: a request let through because this process believed there were
+    none stops here if there are (nothing written yet), and the fault middleware replays it once it has
+    decided its fault (controller.sim.faults). No gate: the simulation API is off."""
+    gate = request.scope.get(FAULT_GATE)
+    if gate is not None:
+        gate.admit(sim.fault_rules, read_at)
 
 
 def _begin(runtime: Runtime, request: Request) -> tuple[Session, SimClock, SessionContext | None, ApiError | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
@@ -18,7 +18,7 @@ from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
 from controller.sessions.service import SessionContext
 from controller.core import clock, journal, policy
-from controller.sim import state
+from controller.sim import faults, state
 from controller.store.models import SimEvent, SimFaultRule, SimSnapshot
 
 router = APIRouter()
@@ -178,7 +178,7 @@ def list_faults(db: DbSession, _admin: AdminSession):
 
 
 @router.post("/faults", operation_id="simCreateFault", **answers(Created), status_code=201)
-def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSession):
+def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSession, request: Request):
     channel = body.method.upper() == "CTRL"  # control-channel rules: path glob over ctrl/<routerId>/<contentType>
     if body.drop_message and not channel:
         raise CouldNotValidate.for_field("dropMessage", "only for control-channel rules (method CTRL)")
@@ -190,7 +190,9 @@ def create_fault(body: FaultCreate, db: DbSession, now: Now, _admin: AdminSessio
         probability=body.probability, remaining=body.times, seed=body.seed, matched=0, fired=0, created_at=now,
         drop_message=body.drop_message,
     )
+    clock.lock(db)  # the shared row first, before the rule is written (lock order)
     db.add(rule)
+    faults.rules_changed(db, request.scope)
     return created(rule.id, "faults")
 
 
@@ -203,18 +205,22 @@ def detail_fault(id: str, db: DbSession, _admin: AdminSession):
 
 
 @router.delete("/faults/{id}", operation_id="simDeleteFault", **answers(Empty))
-def delete_fault(id: str, db: DbSession, _admin: AdminSession):
+def delete_fault(id: str, db: DbSession, _admin: AdminSession, request: Request):
+    clock.lock(db)  # the shared row first (lock order); a concurrent delete of the same rule then finds none
     rule = db.get(SimFaultRule, id)
     if rule is None:
         raise NotFound()
     db.delete(rule)
+    faults.rules_changed(db, request.scope)
     return empty()
 
 
 @router.delete("/faults", operation_id="simDeleteAllFaults", **answers(Empty))
-def delete_all_faults(db: DbSession, _admin: AdminSession):
+def delete_all_faults(db: DbSession, _admin: AdminSession, request: Request):
+    clock.lock(db)  # the shared row first (lock order)
     for rule in db.scalars(select(SimFaultRule)):
         db.delete(rule)
+    faults.rules_changed(db, request.scope)
     return empty()
 
 
@@ -251,8 +257,9 @@ async def wait_events(
 
 
 @router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
-def reset(db: DbSession, admin: AdminSession):
+def reset(db: DbSession, admin: AdminSession, request: Request):
     state.reset(db)
+    faults.rules_changed(db, request.scope)  # this process knows at commit (the reset counted them already)
     _keep_alive(admin, clock.state(db))
     return empty()
 
@@ -274,8 +281,9 @@ def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: Admin
 
 
 @router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot", **answers(Empty))
-def restore_snapshot(name: str, db: DbSession, admin: AdminSession):
+def restore_snapshot(name: str, db: DbSession, admin: AdminSession, request: Request):
     state.restore(db, name)
+    faults.rules_changed(db, request.scope)  # this process knows at commit (the restore counted them already)
     _keep_alive(admin, clock.state(db))
     return empty()
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from controller.errors import NotFound
 from controller.core import clock, policy
+from controller.sim import faults
 from controller.store.types import UtcDateTime
 from controller.store.models import (
     ApiSession, Authenticator, Enrollment, Identity, RouterConnection, STATE_TABLES, SimClock, SimEvent, SimSnapshot,
@@ -45,6 +46,7 @@ def reset(db: Session) -> None:
     _clear(db, _admin_id(db))
     clock.reset(db)
     policy.clear(row)
+    faults.rule_count(db)
 
 
 def _row_to_json(row: Any) -> dict[str, Any]:
@@ -105,3 +107,4 @@ def restore(db: Session, name: str) -> None:
         db.flush()
     for values in snap.data.get("sim_clock", []):
         db.merge(_row_from_json(SimClock, values))
+    faults.rule_count(db)  # the rules restored, whatever count the snapshot's sim row carried (or none)

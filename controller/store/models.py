@@ -267,6 +267,10 @@ class SimClock(Base):
     enrollment_lifetime_s: Mapped[float | None] = mapped_column(Float)
     session_timeout_s: Mapped[float | None] = mapped_column(Float)
     allow_expired_certs: Mapped[bool | None] = mapped_column(Boolean)
+    # The number of fault rules, written in the transaction that creates or deletes one (this row locked
+    # first). Every request reads this row first thing, so it learns whether rules exist without a probe
+    # of its own (controller.sim.faults).
+    fault_rules: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SimFaultRule(Base):
