@@ -43,7 +43,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 @dataclass(frozen=True)
 class Transaction:
     db: Session
-    sim: SimClock  # the clock and the policy overrides, read once
+    sim: SimClock  # the clock and the policy overrides, read once (a read-only record: controller.store.records)
     # The API session named by the zt-session header, resolved in the same thread hop as the rest (or the
     # error that resolving it gave, raised only by routes that need a session).
     session: SessionContext | None = None
@@ -62,18 +62,16 @@ def _open(runtime: Runtime, request: Request, *, read_only: bool) -> tuple[Sessi
         if read_only:
             db.connection(execution_options={READ_ONLY: True})
         try:
-            token = request.headers.get("zt-session")
+            token = request.headers.get("zt-session") or None
             session, session_error = None, None
+            loaded, found = session_repository.clock_and_session(db, token)  # one statement, with or without a token
+            sim = loaded if loaded is not None else clock.row(db)
             if token:
-                loaded, found = session_repository.clock_and_session(db, token)  # one statement
-                sim = loaded if loaded is not None else clock.row(db)
                 settings = policy.effective(runtime.settings, sim)
                 try:
                     session = resolve(db, found, now=clock.now_of(sim), timeout=settings.session_timeout, read_only=read_only)
                 except ApiError as error:
                     session_error = error
-            else:
-                sim = clock.row(db)
             return db, sim, session, session_error
         except DBAPIError as error:
             db.close()

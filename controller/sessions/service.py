@@ -47,8 +47,12 @@ class SessionNeedsWrite(Exception):
 
 @dataclass(frozen=True)
 class SessionContext:
-    session: ApiSession
-    identity: Identity
+    """The caller's API session and identity: ORM entities after a login, read-only records
+    (controller.store.records) when resolved from a zt-session token. Either way, only read them; a change
+    to the session goes through repository.slide / repository.delete_by_id."""
+
+    session: ApiSession  # or its record
+    identity: Identity  # or its record
     now: datetime
     timeout: timedelta
 
@@ -73,7 +77,7 @@ def resolve(
     db: Session, found: tuple[ApiSession, Identity] | None, *, now: datetime, timeout: timedelta, read_only: bool = False,
 ) -> SessionContext:
     """The session a `zt-session` token named, with its expiry slid forward; 401 UNAUTHORIZED otherwise.
-    `found`: the (session, identity) pair read with the clock (repository.clock_and_session), or None.
+    `found`: the (session, identity) records read with the clock (repository.clock_and_session), or None.
     `read_only`: raise SessionNeedsWrite instead of changing anything."""
     if found is None:
         raise Unauthorized()
@@ -81,13 +85,13 @@ def resolve(
     if now > session.last_activity_at + timeout:
         if read_only:
             raise SessionNeedsWrite(expired=True)
-        db.delete(session)
+        repository.delete_by_id(db, session.id)
         raise Unauthorized()
     if now - session.last_activity_at >= activity_resolution(timeout) or now < session.last_activity_at:
         if read_only:
             raise SessionNeedsWrite(expired=False)
-        session.last_activity_at = now
-        session.updated_at = now
+        repository.slide(db, session.id, now)
+        session = session._replace(last_activity_at=now, updated_at=now)
     return SessionContext(session, identity, now, timeout)
 
 
@@ -215,13 +219,14 @@ def _open(
 
 
 def logout(db: Session, context: SessionContext) -> None:
-    db.delete(context.session)
+    repository.delete_by_id(db, context.session.id)
 
 
 def detail(db: Session, context: SessionContext) -> dict[str, Any]:
     """The currentApiSessionDetail. The extend flags are read live from the authenticator, as the real one."""
     session, identity = context.session, context.identity
-    authenticator = db.get(Authenticator, session.authenticator_id) if session.authenticator_id else None
+    extend_requested, key_roll_requested = (
+        repository.extend_flags(db, session.authenticator_id) if session.authenticator_id else (False, False))
     expires_at = context.expires_at
     return {
         "id": session.id,
@@ -239,8 +244,8 @@ def detail(db: Session, context: SessionContext) -> dict[str, Any]:
         "isMfaComplete": False,
         "authenticatorId": session.authenticator_id,
         "isCertExtendable": session.is_cert_extendable,
-        "isCertExtendRequested": bool(authenticator and authenticator.is_extend_requested),
-        "isCertKeyRollRequested": bool(authenticator and authenticator.is_key_roll_requested),
+        "isCertExtendRequested": extend_requested,
+        "isCertKeyRollRequested": key_roll_requested,
         "improperClientCertChain": session.improper_client_cert_chain,
         "lastActivityAt": fmt_time(session.last_activity_at),
         "cachedLastActivityAt": fmt_time(session.last_activity_at),
