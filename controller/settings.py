@@ -83,6 +83,8 @@ class Settings(BaseSettings):
 
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         "auto", description="the server's event loop; auto: uvloop when installed (a cheaper wake-up from worker threads), else asyncio")
+    sqlite_on_loop: bool = Field(
+        True, description="SQLite: the event loop itself runs a hot GET's read-only transaction (it never waits for a lock) instead of a worker thread")
     http: Literal["auto", "httptools", "h11"] = Field(
         "auto", description="the HTTP/1.1 parser; auto: httptools when installed, else h11")
 

@@ -142,17 +142,18 @@ def authenticate_cert(
     if third_party is not None and third_party.external_id_claim:
         return _login_by_external_id(db, leaf, third_party.external_id_claim, client, now=now, timeout=timeout,
                                      allow_expired=allow_expired)
-    authenticator = repository.authenticator_by_fingerprint(db, fingerprint(leaf))
+    authenticator, identity = repository.cert_login_by_fingerprint(db, fingerprint(leaf))  # records
     if authenticator is None or authenticator.method != "cert":
         raise InvalidAuth.with_reason("failed to find authenticator by fingerprint")
-    identity = db.get(Identity, authenticator.identity_id)
     if identity is None or identity.disabled:
         raise InvalidAuth()
     if not allow_expired and not is_within_validity(leaf, now):
         raise InvalidAuth.with_reason("the client certificate is expired or not yet valid")
-    authenticator.last_auth_resolved_to_root = not improper
-    if not authenticator.public_key_print:
-        authenticator.public_key_print = public_key_print(leaf)
+    facts = {"last_auth_resolved_to_root": not improper, "public_key_print": authenticator.public_key_print or public_key_print(leaf)}
+    if any(getattr(authenticator, name) != value for name, value in facts.items()):  # most logins change nothing
+        authenticator = authenticator._replace(**facts)
+        repository.record_login_facts(db, authenticator.id, resolved_to_root=authenticator.last_auth_resolved_to_root,
+                                      key_print=authenticator.public_key_print)
     context = _open(
         db, identity, authenticator.id, "cert", client, now=now, timeout=timeout,
         extendable=authenticator.is_issued_by_network, improper=improper,
@@ -206,15 +207,15 @@ def _open(
     now: datetime, timeout: timedelta, extendable: bool, improper: bool,
 ) -> SessionContext:
     config_types = client.body.get("configTypes") if isinstance(client.body.get("configTypes"), list) else []
-    session = ApiSession(
-        id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator_id, auth_method=method,
+    session = repository.insert_session(
+        db, id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator_id, auth_method=method,
         is_cert_extendable=extendable, improper_client_cert_chain=improper, ip_address=client.ip_address,
         config_types=[str(c) for c in config_types], last_activity_at=now, created_at=now, updated_at=now,
     )
-    db.add(session)
-    for key, column in (("sdkInfo", "sdk_info"), ("envInfo", "env_info")):
-        if isinstance(client.body.get(key), dict):
-            setattr(identity, column, client.body[key])
+    infos = {column: client.body[key] for key, column in (("sdkInfo", "sdk_info"), ("envInfo", "env_info"))
+             if isinstance(client.body.get(key), dict)}
+    if infos:
+        repository.update_identity_info(db, identity.id, **infos)
     return SessionContext(session, identity, now, timeout)
 
 

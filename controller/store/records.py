@@ -20,7 +20,8 @@ class RecordType:
     def __init__(self, model: type) -> None:
         attributes = inspect(model).column_attrs
         self.columns: list[Column[Any]] = [attribute.columns[0] for attribute in attributes]
-        self.make = namedtuple(f"{model.__name__}Record", [attribute.key for attribute in attributes])._make  # type: ignore[misc]
+        self.fields: list[str] = [attribute.key for attribute in attributes]
+        self.make = namedtuple(f"{model.__name__}Record", self.fields)._make  # type: ignore[misc]
         self.width = len(self.columns)
         self.key_index = next(i for i, column in enumerate(self.columns) if column.primary_key)
 
