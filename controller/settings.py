@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -80,9 +81,24 @@ class Settings(BaseSettings):
     ctrl_heartbeat_timeout: Duration = Field(
         timedelta(seconds=30), description="close a control channel whose heartbeats go unanswered this long (after twice as long at connect)")
 
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="the server's event loop; auto: uvloop when installed (a cheaper wake-up from worker threads), else asyncio")
+    sqlite_on_loop: bool = Field(
+        True, description="SQLite: the event loop itself runs a hot GET's read-only transaction (it never waits for a lock) instead of a worker thread")
+    http: Literal["auto", "httptools", "h11"] = Field(
+        "auto", description="the HTTP/1.1 parser; auto: httptools when installed, else h11")
+
     log_level: str = Field("info", description="critical, error, warning, info or debug (any case)")
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (operators' logs)")
     metrics: bool | None = Field(None, description="serve GET /metrics; default: on in lab mode, off otherwise")
+
+    @field_validator("event_loop", "http")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        # Named explicitly, it must be there: refused at start rather than silently replaced by the fallback.
+        if value in ("uvloop", "httptools") and importlib.util.find_spec(value) is None:
+            raise ValueError(f"{value} is not installed (pip install {value}), or choose auto")
+        return value
 
     @field_validator("ca_key_type", "server_key_type")
     @classmethod

@@ -85,6 +85,8 @@ def test_extend_with_an_identity_file_that_is_not_one(tmp_path, content):
     ("ZITI_SIM_ENROLLMENT_LIFETIME", "-1h"),
     ("ZITI_SIM_SESSION_TIMEOUT", "0s"),
     ("ZITI_SIM_ADMIN_USERNAME", ""),
+    ("ZITI_SIM_EVENT_LOOP", "trio"),
+    ("ZITI_SIM_HTTP", "h2"),
 ])
 def test_a_malformed_setting_is_one_line_naming_the_variable(tmp_path, name, value):
     address = [] if name == "ZITI_SIM_ADDRESS" else ["--address", f"127.0.0.1:{free_port()}"]  # never the default port

@@ -204,10 +204,11 @@ class Extension:
     old_fingerprint: str
 
 
-def _own_cert_authenticator_locked(db: Session, identity: Identity, authenticator_id: str, op: journal.Operation) -> Authenticator:
+def _own_cert_authenticator_locked(db: Session, identity: Identity, authenticator_id: str, op: journal.Operation) -> Any:
     """The checks extend and extend-verify share, in the real order: it exists (404), it is a cert
-    authenticator (409), it is the caller's (401). The row stays locked until the transaction ends."""
-    authenticator = repository.get(db, authenticator_id, for_update=True)
+    authenticator (409), it is the caller's (401). The row stays locked until the transaction ends; it is
+    returned as a read-only record (the changes are repository.store_pending / promote_pending)."""
+    authenticator = repository.locked_record(db, authenticator_id)
     if authenticator is None:
         raise NotFound.for_id(authenticator_id)
     op.authenticator_id, op.old_fingerprint = authenticator.id, authenticator.fingerprint
@@ -257,9 +258,7 @@ def extend(
     cert_facts.remember(client_cert, new_leaf)  # what extend-verify receives back
     new_fp = new_facts.fingerprint
     # Only the pending pair changes: the live certificate keeps authenticating until verify.
-    authenticator.unverified_cert_pem = new_pem
-    authenticator.unverified_fingerprint = new_fp
-    authenticator.updated_at = now
+    repository.store_pending(db, authenticator.id, cert_pem=new_pem, fingerprint=new_fp, now=now)
     journal.record(db, kind="extend", at=now, identity_id=identity.id, authenticator_id=authenticator.id,
                    old_fingerprint=authenticator.fingerprint, new_fingerprint=new_fp,
                    detail={"keyChanged": new_facts.key_print != current.key_print})
@@ -268,7 +267,7 @@ def extend(
 
 def verify_extension(
     db: Session, identity: Identity, authenticator_id: str, client_cert: str, *, now: datetime, op: journal.Operation,
-) -> Authenticator:
+) -> None:
     """Promote the pending certificate: the old one stops authenticating at once, the new one starts."""
     authenticator = _own_cert_authenticator_locked(db, identity, authenticator_id, op)
     if not authenticator.cert_pem:
@@ -282,19 +281,14 @@ def verify_extension(
     if submitted.fingerprint != authenticator.unverified_fingerprint:
         raise InvalidClientCert.with_reason("clientCert is not the certificate issued by the pending extension")
     old_print = authenticator.public_key_print or cert_facts.of_first_pem(authenticator.cert_pem).key_print
-    old_fingerprint = authenticator.fingerprint
     new_print = submitted.key_print
-    authenticator.cert_pem = authenticator.unverified_cert_pem
-    authenticator.fingerprint = authenticator.unverified_fingerprint
-    authenticator.unverified_cert_pem = authenticator.unverified_fingerprint = None
-    authenticator.public_key_print = new_print
-    authenticator.last_extend_rolled_keys = new_print != old_print
-    authenticator.is_extend_requested = authenticator.is_key_roll_requested = False
-    authenticator.updated_at = now
+    rolled_keys = new_print != old_print
+    repository.promote_pending(db, authenticator.id, cert_pem=authenticator.unverified_cert_pem,
+                               fingerprint=authenticator.unverified_fingerprint, key_print=new_print,
+                               rolled_keys=rolled_keys, now=now)
     journal.record(db, kind="extend-verify", at=now, identity_id=identity.id, authenticator_id=authenticator.id,
-                   old_fingerprint=old_fingerprint, new_fingerprint=authenticator.fingerprint,
-                   detail={"rolledKeys": authenticator.last_extend_rolled_keys})
-    return authenticator
+                   old_fingerprint=authenticator.fingerprint, new_fingerprint=authenticator.unverified_fingerprint,
+                   detail={"rolledKeys": rolled_keys})
 
 
 # --- wire ---------------------------------------------------------------------------------------------

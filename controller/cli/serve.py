@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import shutil
@@ -54,9 +53,9 @@ def serve(settings: Settings) -> int:
         stop.server = runtime.server
         if stop.requested:
             return 0
-        from controller.server.run import serve_with_ctrl
+        from controller.server.run import run_on_loop, serve_with_ctrl
 
-        asyncio.run(serve_with_ctrl(runtime.server, runtime.socket, runtime.runtime, runtime.ctrl_socket))
+        run_on_loop(serve_with_ctrl(runtime.server, runtime.socket, runtime.runtime, runtime.ctrl_socket), settings.event_loop)
     except KeyboardInterrupt:
         pass  # Ctrl-C before uvicorn took over the signals: a normal stop
     finally:

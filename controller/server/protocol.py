@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from controller.tls import TlsServerConfig, tls_protocol_factory
 
-try:  # httptools is faster when installed (uvicorn[standard]); h11 is always there.
+try:  # httptools is a dependency, but h11 (always there with uvicorn) still works without it.
     from uvicorn.protocols.http import httptools_impl
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover
@@ -77,16 +77,24 @@ if HttpToolsProtocol is not None:
     class PeerCertHttpToolsProtocol(_PeerCertMixin, HttpToolsProtocol):
         pass
 
-    DEFAULT_PROTOCOL: type = PeerCertHttpToolsProtocol
-else:  # pragma: no cover
-    DEFAULT_PROTOCOL = PeerCertH11Protocol
+
+def http_protocol(choice: str = "auto") -> type:
+    """uvicorn's HTTP protocol for settings.http: httptools (a C parser; less CPU per request than the pure
+    Python h11) when installed, else h11."""
+    if choice == "h11" or (choice == "auto" and HttpToolsProtocol is None):
+        return PeerCertH11Protocol
+    if HttpToolsProtocol is None:  # named explicitly but missing (settings refuse this at start)
+        raise RuntimeError("httptools is not installed")
+    return PeerCertHttpToolsProtocol
 
 
-def https_protocol(tls: TlsServerConfig, http_protocol: type = DEFAULT_PROTOCOL) -> Any:
+def https_protocol(tls: TlsServerConfig, protocol: type | None = None) -> Any:
     """What uvicorn's `http=` takes: a callable uvicorn calls with its keyword arguments once per connection.
     It returns our TLS protocol, which creates uvicorn's HTTP protocol after the handshake."""
 
+    protocol = protocol or http_protocol()
+
     def create(**uvicorn_kwargs: Any) -> Any:
-        return tls_protocol_factory(tls, functools.partial(http_protocol, **uvicorn_kwargs))()
+        return tls_protocol_factory(tls, functools.partial(protocol, **uvicorn_kwargs))()
 
     return create

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
 
 from controller.runtime import Runtime
-from controller.server.protocol import https_protocol
+from controller.server.protocol import http_protocol, https_protocol
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -28,7 +29,7 @@ def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         # TLS is ours (controller.tls), not uvicorn's: it lets every client certificate reach the app.
-        http=https_protocol(runtime.tls_server_config()),
+        http=https_protocol(runtime.tls_server_config(), http_protocol(runtime.settings.http)),
         lifespan="off",
         log_level=runtime.settings.log_level,
         access_log=False,
@@ -39,6 +40,27 @@ def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
     if hasattr(getattr(app, "state", None), "lifecycle"):
         app.state.lifecycle.attach(server)  # readiness follows the server: starting, serving, stopping
     return server
+
+
+def event_loop_factory(choice: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop for settings.event_loop. uvloop (libuv) when installed: the sync routes and transactions run on
+    worker threads, and each one's end wakes the loop; asyncio's self-pipe wake-up was the largest single cost
+    of a request in the profile (bench/README.md, issue 11), libuv's is a cheap eventfd write."""
+    if choice == "asyncio":
+        return asyncio.new_event_loop
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":  # settings refuse this at start; kept for callers that pass a name
+            raise
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+def run_on_loop(main: Coroutine[Any, Any, Any], choice: str = "auto") -> Any:
+    """`asyncio.run(main)` on the chosen event loop."""
+    with asyncio.Runner(loop_factory=event_loop_factory(choice)) as runner:
+        return runner.run(main)
 
 
 async def serve_with_ctrl(server: uvicorn.Server, sock: socket.socket, runtime: Runtime, ctrl_sock: socket.socket | None) -> None:
@@ -77,10 +99,13 @@ class BackgroundServer:
         self.server = make_server(runtime, app)
         self.thread = threading.Thread(target=self._run, name="ziti-controller-sim", daemon=True)
         self._error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, once started
 
     def _run(self) -> None:
         try:
-            asyncio.run(serve_with_ctrl(self.server, self.sock, self.runtime, self.ctrl_sock))
+            with asyncio.Runner(loop_factory=event_loop_factory(self.runtime.settings.event_loop)) as runner:
+                self.loop = runner.get_loop()
+                runner.run(serve_with_ctrl(self.server, self.sock, self.runtime, self.ctrl_sock))
         except BaseException as exc:  # pragma: no cover - surfaced by start()
             self._error = exc
 

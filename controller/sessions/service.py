@@ -47,8 +47,12 @@ class SessionNeedsWrite(Exception):
 
 @dataclass(frozen=True)
 class SessionContext:
-    session: ApiSession
-    identity: Identity
+    """The caller's API session and identity: ORM entities after a login, read-only records
+    (controller.store.records) when resolved from a zt-session token. Either way, only read them; a change
+    to the session goes through repository.slide / repository.delete_by_id."""
+
+    session: ApiSession  # or its record
+    identity: Identity  # or its record
     now: datetime
     timeout: timedelta
 
@@ -73,7 +77,7 @@ def resolve(
     db: Session, found: tuple[ApiSession, Identity] | None, *, now: datetime, timeout: timedelta, read_only: bool = False,
 ) -> SessionContext:
     """The session a `zt-session` token named, with its expiry slid forward; 401 UNAUTHORIZED otherwise.
-    `found`: the (session, identity) pair read with the clock (repository.clock_and_session), or None.
+    `found`: the (session, identity) records read with the clock (repository.clock_and_session), or None.
     `read_only`: raise SessionNeedsWrite instead of changing anything."""
     if found is None:
         raise Unauthorized()
@@ -81,13 +85,13 @@ def resolve(
     if now > session.last_activity_at + timeout:
         if read_only:
             raise SessionNeedsWrite(expired=True)
-        db.delete(session)
+        repository.delete_by_id(db, session.id)
         raise Unauthorized()
     if now - session.last_activity_at >= activity_resolution(timeout) or now < session.last_activity_at:
         if read_only:
             raise SessionNeedsWrite(expired=False)
-        session.last_activity_at = now
-        session.updated_at = now
+        repository.slide(db, session.id, now)
+        session = session._replace(last_activity_at=now, updated_at=now)
     return SessionContext(session, identity, now, timeout)
 
 
@@ -138,17 +142,18 @@ def authenticate_cert(
     if third_party is not None and third_party.external_id_claim:
         return _login_by_external_id(db, leaf, third_party.external_id_claim, client, now=now, timeout=timeout,
                                      allow_expired=allow_expired)
-    authenticator = repository.authenticator_by_fingerprint(db, fingerprint(leaf))
+    authenticator, identity = repository.cert_login_by_fingerprint(db, fingerprint(leaf))  # records
     if authenticator is None or authenticator.method != "cert":
         raise InvalidAuth.with_reason("failed to find authenticator by fingerprint")
-    identity = db.get(Identity, authenticator.identity_id)
     if identity is None or identity.disabled:
         raise InvalidAuth()
     if not allow_expired and not is_within_validity(leaf, now):
         raise InvalidAuth.with_reason("the client certificate is expired or not yet valid")
-    authenticator.last_auth_resolved_to_root = not improper
-    if not authenticator.public_key_print:
-        authenticator.public_key_print = public_key_print(leaf)
+    facts = {"last_auth_resolved_to_root": not improper, "public_key_print": authenticator.public_key_print or public_key_print(leaf)}
+    if any(getattr(authenticator, name) != value for name, value in facts.items()):  # most logins change nothing
+        authenticator = authenticator._replace(**facts)
+        repository.record_login_facts(db, authenticator.id, resolved_to_root=authenticator.last_auth_resolved_to_root,
+                                      key_print=authenticator.public_key_print)
     context = _open(
         db, identity, authenticator.id, "cert", client, now=now, timeout=timeout,
         extendable=authenticator.is_issued_by_network, improper=improper,
@@ -202,26 +207,27 @@ def _open(
     now: datetime, timeout: timedelta, extendable: bool, improper: bool,
 ) -> SessionContext:
     config_types = client.body.get("configTypes") if isinstance(client.body.get("configTypes"), list) else []
-    session = ApiSession(
-        id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator_id, auth_method=method,
+    session = repository.insert_session(
+        db, id=new_id(), token=new_token(), identity_id=identity.id, authenticator_id=authenticator_id, auth_method=method,
         is_cert_extendable=extendable, improper_client_cert_chain=improper, ip_address=client.ip_address,
         config_types=[str(c) for c in config_types], last_activity_at=now, created_at=now, updated_at=now,
     )
-    db.add(session)
-    for key, column in (("sdkInfo", "sdk_info"), ("envInfo", "env_info")):
-        if isinstance(client.body.get(key), dict):
-            setattr(identity, column, client.body[key])
+    infos = {column: client.body[key] for key, column in (("sdkInfo", "sdk_info"), ("envInfo", "env_info"))
+             if isinstance(client.body.get(key), dict)}
+    if infos:
+        repository.update_identity_info(db, identity.id, **infos)
     return SessionContext(session, identity, now, timeout)
 
 
 def logout(db: Session, context: SessionContext) -> None:
-    db.delete(context.session)
+    repository.delete_by_id(db, context.session.id)
 
 
 def detail(db: Session, context: SessionContext) -> dict[str, Any]:
     """The currentApiSessionDetail. The extend flags are read live from the authenticator, as the real one."""
     session, identity = context.session, context.identity
-    authenticator = db.get(Authenticator, session.authenticator_id) if session.authenticator_id else None
+    extend_requested, key_roll_requested = (
+        repository.extend_flags(db, session.authenticator_id) if session.authenticator_id else (False, False))
     expires_at = context.expires_at
     return {
         "id": session.id,
@@ -239,8 +245,8 @@ def detail(db: Session, context: SessionContext) -> dict[str, Any]:
         "isMfaComplete": False,
         "authenticatorId": session.authenticator_id,
         "isCertExtendable": session.is_cert_extendable,
-        "isCertExtendRequested": bool(authenticator and authenticator.is_extend_requested),
-        "isCertKeyRollRequested": bool(authenticator and authenticator.is_key_roll_requested),
+        "isCertExtendRequested": extend_requested,
+        "isCertKeyRollRequested": key_roll_requested,
         "improperClientCertChain": session.improper_client_cert_chain,
         "lastActivityAt": fmt_time(session.last_activity_at),
         "cachedLastActivityAt": fmt_time(session.last_activity_at),

@@ -8,6 +8,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from controller.api.contract import Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
@@ -16,6 +17,7 @@ from controller.api.render import fmt_time
 from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
+from controller.sessions import repository as session_repository
 from controller.sessions.service import SessionContext
 from controller.core import clock, journal, policy
 from controller.sim import faults, state
@@ -79,9 +81,9 @@ def _clock_wire(s: clock.ClockState) -> dict[str, Any]:
     return {"now": fmt_time(s.now), "offsetSeconds": round(s.offset.total_seconds(), 3), "frozen": s.frozen}
 
 
-def _keep_alive(admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
+def _keep_alive(db: Session, admin: SessionContext, s: clock.ClockState) -> clock.ClockState:
     """The admin session that moves the clock follows it, so that moving time does not log the caller out."""
-    admin.session.last_activity_at = admin.session.updated_at = s.now
+    session_repository.slide(db, admin.session.id, s.now)
     return s
 
 
@@ -122,27 +124,27 @@ def set_clock(body: ClockSet, db: DbSession, admin: AdminSession):
         clock.set_time(db, body.now)
     if body.frozen is False:
         clock.unfreeze(db)
-    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.state(db), "now"))))
+    return ok(_clock_wire(_keep_alive(db, admin, _in_range(clock.state(db), "now"))))
 
 
 @router.post("/clock/advance", operation_id="simAdvanceClock", **answers(ClockWire), summary="Move the time forward (or back, with a negative duration)")
 def advance_clock(body: ClockAdvance, db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, _in_range(clock.advance(db, parse_duration(body.by)), "by"))))
+    return ok(_clock_wire(_keep_alive(db, admin, _in_range(clock.advance(db, parse_duration(body.by)), "by"))))
 
 
 @router.post("/clock/freeze", operation_id="simFreezeClock", **answers(ClockWire))
 def freeze_clock(db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, clock.freeze(db))))
+    return ok(_clock_wire(_keep_alive(db, admin, clock.freeze(db))))
 
 
 @router.post("/clock/unfreeze", operation_id="simUnfreezeClock", **answers(ClockWire))
 def unfreeze_clock(db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, clock.unfreeze(db))))
+    return ok(_clock_wire(_keep_alive(db, admin, clock.unfreeze(db))))
 
 
 @router.post("/clock/reset", operation_id="simResetClock", **answers(ClockWire), summary="Back to the wall clock, running")
 def reset_clock(db: DbSession, admin: AdminSession):
-    return ok(_clock_wire(_keep_alive(admin, clock.reset(db))))
+    return ok(_clock_wire(_keep_alive(db, admin, clock.reset(db))))
 
 
 class FaultCreate(BaseModel):
@@ -260,7 +262,7 @@ async def wait_events(
 def reset(db: DbSession, admin: AdminSession, request: Request):
     state.reset(db)
     faults.rules_changed(db, request.scope)  # this process knows at commit (the reset counted them already)
-    _keep_alive(admin, clock.state(db))
+    _keep_alive(db, admin, clock.state(db))
     return empty()
 
 
@@ -284,7 +286,7 @@ def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: Admin
 def restore_snapshot(name: str, db: DbSession, admin: AdminSession, request: Request):
     state.restore(db, name)
     faults.rules_changed(db, request.scope)  # this process knows at commit (the restore counted them already)
-    _keep_alive(admin, clock.state(db))
+    _keep_alive(db, admin, clock.state(db))
     return empty()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,6 +140,7 @@ def _install_sqlite_write_queue(engine: Engine, timeout_s: float) -> WriteQueue:
             _ended(dbapi_connection)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # type: ignore[method-assign]
+    _WRITE_QUEUES.add(engine)
 
     @event.listens_for(engine, "invalidate")
     @event.listens_for(engine, "close")
@@ -146,6 +148,15 @@ def _install_sqlite_write_queue(engine: Engine, timeout_s: float) -> WriteQueue:
         _release(record.info)
 
     return queue
+
+
+_WRITE_QUEUES: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines with a write queue: SQLite files in WAL mode
+
+
+def reads_without_waiting(engine: Engine) -> bool:
+    """A READ_ONLY transaction on this engine never waits for a lock (SQLite file in WAL mode: readers do not
+    block and are not blocked), so the event loop may run one itself (see controller.api.deps)."""
+    return engine in _WRITE_QUEUES
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
