@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from controller.api.contract import Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
 from controller.api.envelope import created, empty, ok
 from controller.api.render import fmt_time
+from controller.api.routing import deferred_router
 from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
@@ -21,7 +22,7 @@ from controller.core import clock, journal, policy
 from controller.sim import state
 from controller.store.models import SimEvent, SimFaultRule, SimSnapshot
 
-router = APIRouter()
+router = deferred_router()
 
 
 class ClockWire(Wire):
