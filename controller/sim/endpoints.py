@@ -253,8 +253,7 @@ async def wait_events(
 
 @router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
 def reset(db: DbSession, admin: AdminSession):
-    state.reset(db)
-    _keep_alive(admin, clock.state(db))
+    _keep_alive(admin, state.reset(db))
     return empty()
 
 
