@@ -6,8 +6,8 @@ per-inclusion copies ("effective route contexts") that FastAPI builds again, laz
 *declared* arguments: the build done at import time is never used to answer a request. It was about half of
 `serve`'s start-up beyond importing the libraries.
 
-`DeferredRoute` keeps the declared arguments and sets at once only what an inclusion, route matching and the
-access log read (path, methods, name, tags, responses, response_model, ...). Anything else (`dependant`,
+`DeferredRoute` keeps the declared arguments and sets at once only what an inclusion reads (path, methods,
+name, tags, responses, response_model, ...); the compiled path follows when first read. Anything else (`dependant`,
 `body_field`, `response_field`, `app`, ...) is built by FastAPI's own `APIRoute.__init__` on first access, once,
 under a lock. So a route served directly, or read by the OpenAPI export, behaves exactly as an `APIRoute`;
 tests/test_routing.py checks that the declared attributes set early equal those FastAPI computes.
@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - an older FastAPI builds eagerly (see D
     _validate_form_limits = None
 
 _SIGNATURE = inspect.signature(APIRoute.__init__)
+_PATH_ATTRIBUTES = frozenset({"path_regex", "path_format", "param_convertors"})
 _BUILD_LOCK = threading.RLock()  # one for all routes: builds are rare (once per route) and may nest
 
 
@@ -75,7 +76,6 @@ class DeferredRoute(APIRoute):
         self.tags = a["tags"] or []
         self.responses = a["responses"] or {}
         self.name = get_name(a["endpoint"]) if a["name"] is None else a["name"]
-        self.path_regex, self.path_format, self.param_convertors = compile_path(a["path"])
         self.methods = {method.upper() for method in (a["methods"] or ["GET"])}
         unique = a["generate_unique_id_function"]
         unique = unique.value if isinstance(unique, DefaultPlaceholder) else unique
@@ -99,9 +99,14 @@ class DeferredRoute(APIRoute):
                 APIRoute.__init__(self, path, endpoint, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for an attribute not set yet: one of the built ones.
+        # Only called for an attribute not set yet: the compiled path, or one of the built ones.
         if name.startswith("__") or "_deferred" not in self.__dict__:
             raise AttributeError(name)
+        if name in _PATH_ATTRIBUTES:
+            # Compiled when first read (route matching reads the included copies', not these): a regex
+            # compilation per route is a measurable part of start-up. Idempotent, so no lock.
+            self.path_regex, self.path_format, self.param_convertors = compile_path(self.path)
+            return self.__dict__[name]
         self.build()
         return object.__getattribute__(self, name)
 
