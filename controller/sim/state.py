@@ -76,6 +76,32 @@ def _truncation_sql(dialect: Any) -> list[str]:
     return sql
 
 
+def _forget_deleted(db: Session) -> None:
+    """Expunge what this session holds of the rows the DELETEs removed (a caller that is not the default admin
+    removes its own API session and identity), so that nothing flushes an UPDATE to a row that is gone."""
+    held = [obj for obj in db.identity_map.values() if type(obj) in _STATE_MODELS]
+    if not held:
+        return
+    loaded = lambda obj, key: inspect(obj).dict.get(key)  # noqa: E731 - what was loaded: never a lazy load of a deleted row
+    admins = {loaded(obj, "id") for obj in held if isinstance(obj, Identity) and loaded(obj, "is_default_admin")}
+    if not admins and any(isinstance(obj, _ADMIN_KEEPS) for obj in held):
+        admin_id = _admin_id(db)
+        admins = {admin_id} if admin_id else set()
+    for obj in held:
+        if isinstance(obj, Identity):
+            kept = loaded(obj, "id") in admins
+        elif isinstance(obj, _ADMIN_KEEPS):
+            kept = loaded(obj, "identity_id") in admins
+        else:
+            kept = False
+        if not kept:
+            db.expunge(obj)
+
+
+_STATE_MODELS = frozenset(STATE_TABLES)
+_ADMIN_KEEPS = (ApiSession, Authenticator, Enrollment)  # the default admin's rows of these survive a reset
+
+
 def reset(db: Session) -> clock.ClockState:
     """Back to a clean network in this one transaction: every replica sees it at commit, as nothing of the
     network is cached in a process. Returns the clock as reset."""
@@ -84,6 +110,7 @@ def reset(db: Session) -> clock.ClockState:
     with db.no_autoflush:  # the sim row's change is written at commit, after the deletes
         for sql in _truncation_sql(connection.dialect):
             connection.exec_driver_sql(sql)
+    _forget_deleted(db)
     # Everything the sim row holds for the network goes back to its start here (the clock, the run-time
     # policy; a fault-rules counter or generation kept on this row belongs here too).
     policy.clear(row)
