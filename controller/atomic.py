@@ -11,12 +11,31 @@ from pathlib import Path
 PRIVATE = 0o600
 PUBLIC = 0o644
 
+# Directories deleted when their process ends (a fixture's data directory): files in them are still written
+# whole and renamed into place, but not fsynced. Durability across a crash means nothing for a directory that
+# does not outlive the process, and the ~20 fsyncs of a fixture's PKI and password cost tens of ms at start.
+_THROWAWAY: set[Path] = set()
+
+
+def throwaway_directory(directory: Path) -> None:
+    """Declare `directory` deleted at exit: writes under it skip fsync (see _THROWAWAY)."""
+    _THROWAWAY.add(Path(directory).resolve())
+
+
+def forget_throwaway_directory(directory: Path) -> None:
+    _THROWAWAY.discard(Path(directory).resolve())
+
+
+def _durable(path: Path) -> bool:
+    return not _THROWAWAY or not any(parent in _THROWAWAY for parent in path.resolve().parents)
+
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int) -> None:
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
+    durable = _durable(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -25,14 +44,16 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
 def write_private(path: Path, data: bytes | str) -> None:

@@ -99,6 +99,34 @@ def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail
     assert errors == []
 
 
+def test_resets_concurrent_with_writes_through_two_replicas_leave_a_consistent_network(two_replicas):
+    """Resets through both replicas while identities (each with its enrollment) and services are created
+    through both: no request fails, every identity that survives a reset still has its enrollment (no half
+    of a creation is deleted), and the last reset, seen from the other replica, leaves the admin alone."""
+    a, b = two_replicas
+    token = a.admin.session_token
+
+    def mixed(conn: Connection, i: int) -> None:
+        if i % 3 == 0:
+            conn.data("POST", f"{SIM}/reset")
+        elif i % 3 == 1:
+            conn.data("POST", f"{MGMT}/identities", json_body={
+                "name": f"id-{secrets.token_hex(6)}", "type": "Default", "isAdmin": False, "enrollment": {"ott": True}})
+        else:
+            conn.data("POST", f"{MGMT}/services", json_body={"name": f"svc-{secrets.token_hex(6)}", "encryptionRequired": True})
+
+    errors = _hammer((a, b), token, 4, 12, mixed)
+    assert errors == []
+    identities = b.admin.data("GET", f"{MGMT}/identities?limit=500")
+    enrolled = {e["identityId"] for e in b.admin.data("GET", f"{MGMT}/enrollments?limit=500")}
+    assert {i["id"] for i in identities if not i["isDefaultAdmin"]} <= enrolled
+    b.reset()
+    assert [i["name"] for i in a.admin.data("GET", f"{MGMT}/identities?limit=500")] == ["Default Admin"]
+    assert a.admin.data("GET", f"{MGMT}/services?limit=500") == []
+    assert a.admin.data("GET", f"{MGMT}/enrollments?limit=500") == []
+    assert a.admin.data("GET", f"{SIM}/clock")["offsetSeconds"] == 0
+
+
 def test_concurrent_first_service_creations_all_succeed(two_replicas):
     """The network_state row does not exist after a reset: the first service creations race to make it."""
     a, b = two_replicas

@@ -696,3 +696,16 @@ def test_snapshot_name_is_required(ctl):
     with pytest.raises(ControllerError) as excinfo:
         ctl.admin.data("POST", f"{SIM}/snapshots", json_body={"name": ""})
     assert error_of(excinfo) == (400, "COULD_NOT_VALIDATE")
+
+
+def test_reset_by_an_admin_other_than_the_default_one_ends_its_own_session(ctl):
+    """Reset keeps only the default admin: another admin that asks for it removes its own identity and API
+    session in the same transaction, and gets its answer (not a 500 from writing its session's expiry)."""
+    other = ctl.enroll_identity("second-admin", admin=True)
+    with other.connect() as conn:
+        conn.login_cert()
+        conn.data("POST", "/sim/v1/reset")
+        status, _headers, _body = conn.raw("GET", "/edge/client/v1/current-identity")
+    assert status == 401
+    names = [i["name"] for i in ctl.admin.data("GET", "/edge/management/v1/identities?limit=100")]
+    assert names == ["Default Admin"]

@@ -22,10 +22,15 @@ from pydantic.alias_generators import to_camel
 T = TypeVar("T")
 
 
+# Response models only describe answers (for the OpenAPI documents): their validators are built when a
+# document or a route first needs them, not when their module is imported (a large part of start-up).
+DEFERRED = ConfigDict(defer_build=True)
+
+
 class Wire(BaseModel):
     """A response model: snake_case attributes, camelCase on the wire (as the Edge API spells it)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class Link(BaseModel):
@@ -60,11 +65,13 @@ class ListMeta(BaseModel):
 
 
 class Envelope(BaseModel, Generic[T]):
+    model_config = DEFERRED
     data: T
     meta: dict[str, Any]
 
 
 class ListEnvelope(BaseModel, Generic[T]):
+    model_config = DEFERRED
     data: list[T]
     meta: ListMeta
 

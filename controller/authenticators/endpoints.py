@@ -10,6 +10,7 @@ from controller.api.deps import (
     in_transaction,
 )
 from controller.api.envelope import created, empty, listing, ok
+from controller.api.routing import deferred_router
 from controller.authenticators import service
 from controller.authenticators.schemas import (
     AuthenticatorCreate, AuthenticatorDetail, AuthenticatorPatch, AuthenticatorPatchWithCurrent, AuthenticatorUpdate,
@@ -18,7 +19,7 @@ from controller.authenticators.schemas import (
 from controller.core import journal
 
 current = APIRouter(route_class=SessionFirstRoute)
-management = APIRouter()
+management = deferred_router()
 
 
 @current.get("/current-identity/authenticators", operation_id="listCurrentIdentityAuthenticators", **answers(AuthenticatorDetail, many=True))

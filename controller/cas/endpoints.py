@@ -6,20 +6,21 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
+from controller.api.routing import deferred_router
 from controller.cas import enrollment, service
 from controller.cas.schemas import CaCreate, CaDetail, CaPatch, CaUpdate, OttCaEnrollRequest
 from controller.enrollments import service as enrollments
 from controller.errors import CouldNotParseBody
 from controller.core import journal
 
-management = APIRouter()
-client = APIRouter()
+management = deferred_router()
+client = deferred_router()
 
 
 async def _raw_body(request: Request) -> bytes:

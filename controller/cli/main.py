@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
-from controller.cli import ca as ca_cli
-from controller.cli import network
 from controller.cli.errors import CliError, UsageError
-from controller.settings import KEY_TYPES
 
 
 _SETTING_FLAGS = ("data_dir", "address", "bind", "database_url", "mode", "log_level", "ctrl_address")
@@ -43,7 +40,9 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="admin password (default: ZITI_SIM_ADMIN_PASSWORD or <data-dir>/admin-password)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only="serve"`, the top level and `serve` alone (what a `serve` command
+    line parses against: the other commands' parsers and modules are not needed to start a controller)."""
     parser = argparse.ArgumentParser(prog="ziti-controller-sim", description="A simulated OpenZiti controller.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data directory)")
     serve.add_argument("--mode", choices=["mock", "fixture", "lab"], help="mock (default), fixture or lab")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    if only == "serve":
+        return parser
+
+    from controller.cli import ca as ca_cli
+    from controller.cli import network
+    from controller.settings import KEY_TYPES
 
     identity = commands.add_parser("identity", help="create, enroll and extend identities").add_subparsers(dest="action", required=True)
     create = identity.add_parser("create", help="create an identity with an OTT enrollment and print its JWT")
@@ -143,7 +148,8 @@ def _negative_durations_last(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_negative_durations_last(list(sys.argv[1:] if argv is None else argv)))
+    words = _negative_durations_last(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser(only="serve" if words[:1] == ["serve"] else None).parse_args(words)
     from controller.cli.errors import explain
 
     try:
@@ -176,6 +182,8 @@ def _run(args: argparse.Namespace) -> int:
         return _sim(args)
     if args.command == "pki":
         return _pki(args)
+    from controller.cli import network
+
     if args.command in network.COMMANDS:
         with _admin(args) as conn:
             return network.run(args, conn)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.atomic import forget_throwaway_directory, throwaway_directory
 from controller.cli.errors import CliError
 from controller.settings import Mode, Settings, format_host
 
@@ -42,6 +43,7 @@ def serve(settings: Settings) -> int:
     try:
         if settings.mode is Mode.fixture:
             ephemeral_dir = Path(tempfile.mkdtemp(prefix="ziti-sim-fixture-"))
+            throwaway_directory(ephemeral_dir)  # removed below: its files need no fsync
             settings = settings.model_copy(update={"data_dir": ephemeral_dir})
         else:
             if settings.mode is Mode.lab:
@@ -66,6 +68,7 @@ def serve(settings: Settings) -> int:
             ctrl_sock.close()
         if ephemeral_dir is not None:
             shutil.rmtree(ephemeral_dir, ignore_errors=True)
+            forget_throwaway_directory(ephemeral_dir)
     return 0
 
 

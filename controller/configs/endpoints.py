@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
+from controller.api.routing import deferred_router
 from controller.configs import service
 from controller.configs.schemas import (
     ConfigCreate, ConfigDetail, ConfigPatch, ConfigTypeCreate, ConfigTypeDetail, ConfigTypePatch, ConfigUpdate,
 )
 from controller.store.models import Config
 
-management = APIRouter()
+management = deferred_router()
 
 
 def _fields(body: BaseModel, *, partial: bool) -> dict[str, Any]:

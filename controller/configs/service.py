@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
 from sqlalchemy import exists, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -58,9 +56,11 @@ def _check_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
     schema = schema or {}
     if not schema:
         return {}
+    import jsonschema  # here, not at the top: it costs start-up time and only config-type writes need it
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
-    except SchemaError as exc:
+    except jsonschema.exceptions.SchemaError as exc:
         raise CouldNotValidate.for_field("schema", f"invalid schema {exc.message}", schema) from None
     if schema.get("type") != "object":
         raise CouldNotValidate.for_field("schema", "invalid config type schema, root type must be object", schema)
@@ -123,6 +123,8 @@ def _validate_data(config_type: ConfigType, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CouldNotValidate.for_field("data", "invalid type, expected object", data)
     if config_type.schema:
+        import jsonschema  # see _check_schema
+
         validator = jsonschema.validators.validator_for(config_type.schema)(config_type.schema)
         error = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if error is not None:

@@ -113,7 +113,11 @@ def unfreeze(db: Session) -> ClockState:
 
 
 def reset(db: Session) -> ClockState:
-    row = lock(db)
+    return reset_row(lock(db))
+
+
+def reset_row(row: SimClock) -> ClockState:
+    """Back to the wall clock, running, on a sim row this transaction already holds locked."""
     row.offset_us, row.frozen_at = 0, None
     return _state(row)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import paginate
+from controller.api.routing import deferred_router
 from controller.enrollments import repository, service
 from controller.enrollments.schemas import (
     EnrollmentCreate, EnrollmentDetail, EnrollmentRefresh, EnrollResult, OttEnrollRequest, OttEnrollResult, UpdbCredentials,
@@ -22,8 +23,8 @@ from controller.errors import CouldNotParseBody, CouldNotValidate, UnsupportedMe
 from controller.core import journal
 from controller.store.models import EdgeRouter, Enrollment, Identity
 
-client = APIRouter()
-management = APIRouter()
+client = deferred_router()
+management = deferred_router()
 
 
 async def _raw_body(request: Request) -> bytes:

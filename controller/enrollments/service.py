@@ -58,8 +58,10 @@ def _jwt(enrollment: Enrollment, *, settings: Settings, pki: Pki) -> str:
 
 def create(
     db: Session, identity: Identity, method: str, *, now: datetime, expires_at: datetime | None, settings: Settings,
-    pki: Pki, username: str | None = None, ca_id: str | None = None,
+    pki: Pki, username: str | None = None, ca_id: str | None = None, new_identity: bool = False,
 ) -> Enrollment:
+    """`new_identity`: the identity was created in this transaction, so it has no enrollment to look up (the
+    unique (identity, method) index still guards the insert)."""
     if method not in IDENTITY_METHODS:
         raise CouldNotValidate.for_field("method", f"must be one of {', '.join(IDENTITY_METHODS)}", method)
     if method == "ottca" and (not ca_id or db.get(Ca, ca_id) is None):
@@ -69,7 +71,7 @@ def create(
     expires_at = expires_at or default_expiry(settings, now)
     if expires_at <= now:
         raise CouldNotValidate.for_field("expiresAt", "must be in the future", fmt_time(expires_at))
-    if repository.for_identity_method(db, identity.id, method) is not None:
+    if not new_identity and repository.for_identity_method(db, identity.id, method) is not None:
         raise EnrollmentExists()
     enrollment = Enrollment(identity_id=identity.id, method=method, expires_at=expires_at, username=username,
                             ca_id=ca_id if method == "ottca" else None)

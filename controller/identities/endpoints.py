@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from controller.api.contract import Created, Empty, answers
+from controller.api.routing import deferred_router
 from controller.authenticators.schemas import AuthenticatorDetail
 from controller.enrollments.schemas import EnrollmentDetail
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now, RuntimeDep, SettingsDep
@@ -15,8 +14,8 @@ from controller.identities import service
 from controller.identities.schemas import IdentityCreate, IdentityDetail, IdentityPatch, IdentityUpdate
 from controller.store.models import Enrollment
 
-current = APIRouter()
-management = APIRouter()
+current = deferred_router()
+management = deferred_router()
 
 
 @current.get("/current-identity", operation_id="getCurrentIdentity", **answers(IdentityDetail), summary="The caller's identity")

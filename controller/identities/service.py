@@ -64,7 +64,8 @@ def _check_name_free(db: Session, name: str, own_id: str | None = None) -> None:
 
 
 def create(db: Session, body: IdentityCreate, *, now: datetime, settings: Settings, pki: Pki) -> Identity:
-    _check_name_free(db, body.name)
+    # The name's uniqueness is checked by the INSERT itself (the unique index; see the flush below), not by
+    # a SELECT before it: one statement less on every creation, and no window between check and insert.
     validate_role_attributes("roleAttributes", body.role_attributes)
     identity = Identity(
         id=new_id(), name=body.name, type_id=body.type, is_admin=body.is_admin, is_default_admin=False,
@@ -79,12 +80,13 @@ def create(db: Session, body: IdentityCreate, *, now: datetime, settings: Settin
         raise CouldNotValidate.for_field("name", "name is must be unique", body.name) from None
     requested = body.enrollment
     if requested is not None:
+        new = {"now": now, "expires_at": None, "settings": settings, "pki": pki, "new_identity": True}
         if requested.ottca:
-            enrollments.create(db, identity, "ottca", now=now, expires_at=None, settings=settings, pki=pki, ca_id=requested.ottca)
+            enrollments.create(db, identity, "ottca", ca_id=requested.ottca, **new)
         if requested.ott:
-            enrollments.create(db, identity, "ott", now=now, expires_at=None, settings=settings, pki=pki)
+            enrollments.create(db, identity, "ott", **new)
         if requested.updb:
-            enrollments.create(db, identity, "updb", now=now, expires_at=None, settings=settings, pki=pki, username=requested.updb)
+            enrollments.create(db, identity, "updb", username=requested.updb, **new)
     return identity
 
 

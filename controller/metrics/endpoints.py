@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from controller.api.routing import deferred_router
 from controller.metrics import CONTENT_TYPE
 
-router = APIRouter()
+router = deferred_router()
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus text format", include_in_schema=False)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from controller.api.deps import AdminSession, DbSession, ListPage, Now
 from controller.api.envelope import JsonResponse, listing
+from controller.api.routing import deferred_router
 from controller.durations import parse_duration
 from controller.errors import CouldNotValidate
 from controller.ops import expiry
 
-router = APIRouter()
+router = deferred_router()
 
 
 def _answer(data: dict, healthy: bool) -> JsonResponse:
@@ -38,7 +39,7 @@ def ready(request: Request):
 
 # --- /ops/v1 (admin session): certificates expiring soon; no Edge API has this list (README "Running a lab")
 
-management = APIRouter()
+management = deferred_router()
 
 
 @management.get("/expiring-certificates", operation_id="listExpiringCertificates",

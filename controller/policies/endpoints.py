@@ -5,13 +5,14 @@ sub-lists that policies make, and the role-attribute catalogues. Routes are regi
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import String, literal, select, union_all
 
 from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.listing import Page, filter_clause, paginate
+from controller.api.routing import deferred_router
 from controller.identities import repository as identity_repository
 from controller.identities import service as identities
 from controller.identities.schemas import IdentityDetail
@@ -27,7 +28,7 @@ from controller.services import service as services
 from controller.services.schemas import ServiceSummary
 from controller.store.models import EdgeRouter, Identity, Service
 
-management = APIRouter()
+management = deferred_router()
 
 
 def _page(rows: list[dict[str, Any]], page: Page, total: int):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, DbSession, ListPage, Now, PeerCerts, RuntimeDep, SettingsDep
 from controller.api.envelope import created, empty, listing, ok
+from controller.api.routing import deferred_router
 from controller.routers import service
 from controller.routers.schemas import (
     EdgeRouterCreate, EdgeRouterDetail, EdgeRouterPatch, EdgeRouterUpdate, RouterExtendRequest, RouterExtendResult,
 )
 from controller.core import journal
 
-client = APIRouter()
-management = APIRouter()
+client = deferred_router()
+management = deferred_router()
 
 
 @client.post(

@@ -34,6 +34,7 @@ def make_server(runtime: Runtime, app: Any) -> uvicorn.Server:
         log_level=runtime.settings.log_level,
         access_log=False,
         server_header=False,
+        ws="none",  # no WebSocket routes: spares importing a WebSocket library at start
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)

@@ -3,16 +3,15 @@ session list."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from controller.api.contract import Empty, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import empty, listing, ok
+from controller.api.routing import deferred_router
 from controller.service_sessions import service
 from controller.service_sessions.schemas import SessionCreate, SessionDetail, SessionManagementDetail
 
-client = APIRouter()
-management = APIRouter()
+client = deferred_router()
+management = deferred_router()
 
 
 @client.post("/sessions", operation_id="createSession", status_code=201, **answers(SessionDetail, 404))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import select
 
 from controller.api.contract import Created, Empty, answers
 from controller.api.deps import AdminSession, CurrentSession, DbSession, ListPage, Now
 from controller.api.envelope import created, empty, listing, ok
 from controller.api.render import fmt_time
+from controller.api.routing import deferred_router
 from controller.configs import service as configs
 from controller.policies import roles
 from controller.api.listing import paginate
@@ -23,9 +24,9 @@ from controller.services import service
 from controller.services.schemas import ServiceCreate, ServiceDetail, ServicePatch, ServiceSummary, ServiceUpdates
 from controller.store.models import Config, EdgeRouter, Service
 
-client = APIRouter()
-management = APIRouter()
-public = APIRouter()
+client = deferred_router()
+management = deferred_router()
+public = deferred_router()
 
 
 def _page(rows: list[dict[str, Any]], page: Any, total: int):

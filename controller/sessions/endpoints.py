@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from controller.api.contract import Empty, answers
 from controller.api.deps import CurrentSession, DbSession, RequestContext, client_ip, in_transaction
 from controller.api.envelope import empty, ok
+from controller.api.routing import deferred_router
 from controller.errors import InvalidAuthMethod
 from controller.pki.certs import fingerprint
 from controller.sessions import service
 from controller.sessions.schemas import ApiSessionDetail, AuthenticateRequest
 from controller.core import journal
 
-router = APIRouter()
+router = deferred_router()
 
 EXTEND_REQUESTED_HEADER = "ziti-authenticator-extend-requested"
 

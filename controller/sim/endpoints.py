@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from controller.api.contract import Created, Empty, Wire, answers
 from controller.api.deps import AdminSession, DbSession, Now, RuntimeDep
 from controller.api.envelope import created, empty, ok
 from controller.api.render import fmt_time
+from controller.api.routing import deferred_router
 from controller.durations import Timestamp, check_time, parse_duration
 from controller.errors import CouldNotValidate, NotFound
 from controller.ids import new_id
@@ -23,7 +24,7 @@ from controller.core import clock, journal, policy
 from controller.sim import faults, state
 from controller.store.models import SimEvent, SimFaultRule, SimSnapshot
 
-router = APIRouter()
+router = deferred_router()
 
 
 class ClockWire(Wire):
@@ -260,9 +261,9 @@ async def wait_events(
 
 @router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
 def reset(db: DbSession, admin: AdminSession, request: Request):
-    state.reset(db)
+    reset_clock = state.reset(db)
     faults.rules_changed(db, request.scope)  # this process knows at commit (the reset counted them already)
-    _keep_alive(db, admin, clock.state(db))
+    _keep_alive(db, admin, reset_clock)
     return empty()
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from controller.atomic import forget_throwaway_directory, throwaway_directory
 from controller.client.enroll import enroll_ott
 from controller.client.http import Connection, tls_context
 from controller.client.identity_file import IdentityFile
@@ -152,6 +153,8 @@ class ControllerHarness:
 
         owns = workdir is None
         workdir = Path(tempfile.mkdtemp(prefix="ziti-sim-")) if workdir is None else workdir
+        if owns:
+            throwaway_directory(workdir)  # removed by stop(): its files need no fsync
         sock = bind_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         settings.setdefault("ctrl_address", "127.0.0.1:0")
@@ -168,6 +171,7 @@ class ControllerHarness:
         self.runtime.close()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            forget_throwaway_directory(self.workdir)
 
     def __enter__(self) -> "ControllerHarness":
         return self

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from controller import __version__
 from controller.api.contract import Wire, answers
 from controller.api.deps import RuntimeDep
 from controller.api.envelope import ok
+from controller.api.routing import deferred_router
 
-router = APIRouter()
+router = deferred_router()
 
 BUILD_DATE = "2026-11-27T00:00:00Z"
 

@@ -12,7 +12,6 @@ from sqlalchemy import (
     ARRAY, Boolean, ColumnElement, Float, Text, and_, case, cast, false, func, literal, not_, or_, select, true,
 )
 
-from sqlalchemy.dialects.postgresql import JSONB
 
 from controller.zitiql import ast
 from controller.zitiql.errors import ZitiQLError, unknown_symbol
@@ -120,6 +119,8 @@ class Compiler:
         a scan of the elements (the answer is the same: the elements are strings)."""
         if self.dialect != "postgresql":
             return None
+        from sqlalchemy.dialects.postgresql import JSONB  # PostgreSQL only: its import costs SQLite's start-up
+
         if isinstance(node, ast.Compare) and node.op == "=" and isinstance(node.value, str):
             return func.coalesce(cast(column, JSONB).op("@>", is_comparison=True)(cast(literal(json.dumps([node.value])), JSONB)), False)
         if isinstance(node, ast.InList) and not node.negated and all(isinstance(v, str) for v in node.values):
@@ -191,6 +192,8 @@ class Compiler:
     def tag_test(self, tags: TagMap, path: list[str], node: Any) -> ColumnElement[bool]:
         column = tags.column
         if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB  # see _any_of_containment
+
             pg_path = cast(literal("{" + ",".join(path) + "}"), ARRAY(Text))
             json_type = func.json_typeof(column.op("#>")(pg_path))
             text = column.op("#>>", return_type=Text)(pg_path)
