@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
 from controller.errors import CouldNotValidate, InvalidFilter, InvalidSortIdentifier
+from controller.store import counts
 from controller.zitiql import Query, ZitiQLError, ast, parse
 from controller.zitiql.compiler import Compiler
 from controller.zitiql.symbols import Scalar, Symbols, normalize
@@ -160,8 +161,15 @@ def _page_rows(db: Session, filtered: Select, clauses: list[Any], limit: int | N
 
 
 def count_matches(db: Session, filtered: Select) -> int:
-    """`COUNT(*)` of the filtered statement, its subquery narrowed to the primary key so that PostgreSQL can
-    count from an index (index-only) and neither database carries whole rows into the count."""
+    """The number of rows of the filtered statement. A whole table (no condition at all) is answered from the
+    maintained count where there is one (controller.store.counts); otherwise `COUNT(*)` with its subquery
+    narrowed to the primary key, so that PostgreSQL can count from an index (index-only) and neither
+    database carries whole rows into the count."""
+    froms = filtered.get_final_froms()
+    if filtered.whereclause is None and len(froms) == 1 and isinstance(froms[0], Table):
+        maintained = counts.whole_table_count(db, froms[0].name)
+        if maintained is not None:
+            return maintained
     entity = filtered.column_descriptions[0]["entity"]
     narrow = filtered.with_only_columns(*sa_inspect(entity).primary_key) if entity is not None else filtered
     return db.scalar(select(func.count()).select_from(narrow.order_by(None).subquery())) or 0

@@ -308,6 +308,21 @@ class SimEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class RowCount(Base):
+    """The exact row count of a listed table on PostgreSQL, kept by statement triggers (migration
+    0011_list_paging) so that an unfiltered list page reads a few rows instead of counting the table (an
+    index-only COUNT(*) of 100k rows is ~5-15 ms there). One row per writing backend (`slot` = its pid): two
+    transactions never update the same row, so the counter adds no lock wait between writers; a table's count
+    is the sum of its slots, exact in any snapshot. SQLite counts a whole table from its b-tree without
+    reading rows, so it needs no triggers and this table stays empty there (controller.store.counts)."""
+
+    __tablename__ = "row_counts"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+
 class SimSnapshot(Base):
     __tablename__ = "sim_snapshots"
 
