@@ -3,11 +3,11 @@
 On PostgreSQL the tables below carry triggers (migration 0011_list_paging) that keep `row_counts` exact in
 the writing transaction itself; their sum per table is the table's count in the reader's snapshot. On SQLite
 `SELECT count(*) FROM t` is already a b-tree count that reads no rows (~0.1 ms at 100k), so nothing is kept
-there and `whole_table_count` answers None: the caller counts."""
+there and `whole_table_count_statement` answers None: the caller counts."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Select, cast, func, select
 from sqlalchemy.orm import Session
 
 from controller.store.models import RowCount
@@ -20,8 +20,10 @@ COUNTED_TABLES = frozenset({
 })
 
 
-def whole_table_count(db: Session, table_name: str) -> int | None:
-    """The exact number of rows of `table_name`, or None when it is not kept for this table or database."""
+def whole_table_count_statement(db: Session, table_name: str) -> Select | None:
+    """The statement reading the exact number of rows of `table_name`, or None when it is not kept for this
+    table or database."""
     if table_name not in COUNTED_TABLES or db.get_bind().dialect.name != "postgresql":
         return None
-    return int(db.scalar(select(func.coalesce(func.sum(RowCount.rows), 0)).where(RowCount.table_name == table_name)))
+    # sum() of a bigint is a numeric on PostgreSQL: back to an integer
+    return select(cast(func.coalesce(func.sum(RowCount.rows), 0), BigInteger)).where(RowCount.table_name == table_name)

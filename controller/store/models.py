@@ -35,6 +35,8 @@ class Timestamps:
 
 class Identity(Timestamps, Base):
     __tablename__ = "identities"
+    # The default list order (name, then the id tiebreak), covering the keys a late row lookup reads first
+    __table_args__ = (Index("ix_identities_name_id", "name", "id"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)

@@ -1,4 +1,4 @@
-"""lists: exact row counts of the listed tables on PostgreSQL, kept by triggers (row_counts)
+"""lists: exact row counts of the listed tables on PostgreSQL, kept by triggers (row_counts); identities (name, id)
 
 Revision ID: 0011_list_paging
 Revises: 0009_perf
@@ -9,6 +9,7 @@ PostgreSQL. The triggers add each INSERT/DELETE statement's row count to the wri
 (slot = pg_backend_pid()), so concurrent writers never wait on each other; now and then a writer folds the
 rows of backends that have exited into its own (SKIP LOCKED: it never waits either) so the table stays small.
 On SQLite the table is created (one schema for both) but stays empty: its COUNT(*) reads no rows.
+The (name, id) index of identities serves their default order and covers the keys of a late row lookup.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -60,6 +61,7 @@ $$
 
 
 def upgrade() -> None:
+    op.create_index("ix_identities_name_id", "identities", ["name", "id"])
     op.create_table(
         "row_counts",
         sa.Column("table_name", sa.String(length=64), nullable=False),
@@ -89,3 +91,4 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER {table}_count_{event} ON {table}")
         op.execute("DROP FUNCTION ziti_count_rows()")
     op.drop_table("row_counts")
+    op.drop_index("ix_identities_name_id", table_name="identities")
