@@ -13,18 +13,22 @@ authenticators` and `/identities` (limit 25 at offsets 0, 25k, 50k and rows-25, 
 filter that every inserted row matches) is then fetched over one keep-alive mTLS admin connection; with
 --compare-with the revisions' servers run side by side and the calls alternate between them.
 
-Printed per page: end-to-end wall ms per call (min / median, client and server on this machine) and the
+Printed per page: end-to-end wall ms per call (min / median, client and server on this machine), the
 controller process's CPU ms per call (utime+stime from /proc; on PostgreSQL the backend's own work is not in
-it, only in the wall time). Only 127.0.0.1 is contacted; nothing is asserted.
+it, only in the wall time), and the list service alone, in-process without HTTP (bench/_list_inproc.py, run
+with each revision's code: wall ms min / median; on PostgreSQL this includes the database server's work).
+Only 127.0.0.1 is contacted; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,6 +113,20 @@ def measure(targets: list[Target], rows: int, repeat: int) -> None:
                     "rows": answer[target.label][0], "total": answer[target.label][1]}
 
 
+def measure_in_process(targets: list[Target], rows: int, repeat: int) -> None:
+    """The same pages through the list services in-process (bench/_list_inproc.py, one subprocess per
+    revision with that revision's code), revisions alternating list by list."""
+    for entity, label, zql in LISTS:
+        pages = [(entity, zql, offset, LIMIT) for offset in offsets(rows)]
+        for target in targets:
+            env = {**os.environ, "PYTHONPATH": str(target.repo or common.REPO)}
+            job = json.dumps({"database": target.database, "repeat": repeat, "pages": pages})
+            done = subprocess.run([sys.executable, str(Path(__file__).with_name("_list_inproc.py"))], input=job,
+                                  capture_output=True, text=True, env=env, cwd=target.repo or common.REPO, check=True)
+            for offset, timing in zip(offsets(rows), json.loads(done.stdout)):
+                target.results[(entity, label, offset)]["inproc"] = timing
+
+
 def page_path(entity: str, zql: str | None, offset: int) -> str:
     query = f"limit={LIMIT}&offset={offset}"
     if zql:
@@ -124,17 +142,20 @@ def call(target: Target, path: str) -> dict:
 def report(backend: str, targets: list[Target], rows: int, load_before: list[str]) -> None:
     print(f"\n== {backend}, {rows} identities + {rows} authenticators, limit {LIMIT}; load avg "
           f"{' '.join(load_before)} -> {' '.join(common.loadavg())}")
-    print("   wall ms min / median per call end to end, server CPU ms per call (controller process only)")
-    header = f"   {'list':<15} {'filter':<18} {'offset':>7}"
+    print("   http: wall ms per call end to end, min / median; cpu: the controller process's CPU ms per call (mean)")
+    print("   svc: the list service in-process (no HTTP), wall ms min / median per call (PostgreSQL: incl. the server)")
+    header = f"   {'list':<15} {'filter':<17} {'offset':>6}"
     for target in targets:
-        header += f" | {target.label[:24]:>24} {'cpu':>5}"
+        header += f" | {target.label[:13]:<13} {'http':>11} {'cpu':>4} {'svc':>11}"
     print(header + f" | {'rows':>4} {'totalCount':>10}")
     for entity, label, _ in LISTS:
         for offset in offsets(rows):
-            line = f"   {entity:<15} {label:<18} {offset:>7}"
+            line = f"   {entity:<15} {label:<17} {offset:>6}"
             for target in targets:
                 r = target.results[(entity, label, offset)]
-                line += f" | {r['min']:>11.1f} / {r['median']:>8.1f} {r['cpu']:>5.1f}"
+                svc = r.get("inproc", {})
+                line += (f" | {'':<13} {r['min']:>5.1f}/{r['median']:<5.1f} {r['cpu']:>4.1f} "
+                         f"{svc.get('wallMin', float('nan')):>5.1f}/{svc.get('wallMedian', float('nan')):<5.1f}")
             r = targets[0].results[(entity, label, offset)]
             print(line + f" | {r['rows']:>4} {r['total']:>10}")
     totals = {(t.label, k): (r["rows"], r["total"]) for t in targets for k, r in t.results.items()}
@@ -163,6 +184,7 @@ def run(backend: str, args: argparse.Namespace, workdir: Path) -> None:
             start(targets[-1], args.rows, workdir)
         load_before = common.loadavg()
         measure(targets, args.rows, args.repeat)
+        measure_in_process(targets, args.rows, args.repeat)
         report(backend, targets, args.rows, load_before)
     finally:
         for target in targets:
