@@ -16,7 +16,8 @@ filter that every inserted row matches) is then fetched over one keep-alive mTLS
 Printed per page: end-to-end wall ms per call (min / median, client and server on this machine), the
 controller process's CPU ms per call (utime+stime from /proc; on PostgreSQL the backend's own work is not in
 it, only in the wall time), and the list service alone, in-process without HTTP (bench/_list_inproc.py, run
-with each revision's code: wall ms min / median; on PostgreSQL this includes the database server's work).
+with each revision's code): its wall ms min (on PostgreSQL including the database server's work) and its
+thread's CPU ms min (on SQLite all of the database work, the steadiest figure on a loaded machine).
 Only 127.0.0.1 is contacted; nothing is asserted.
 """
 
@@ -143,7 +144,8 @@ def report(backend: str, targets: list[Target], rows: int, load_before: list[str
     print(f"\n== {backend}, {rows} identities + {rows} authenticators, limit {LIMIT}; load avg "
           f"{' '.join(load_before)} -> {' '.join(common.loadavg())}")
     print("   http: wall ms per call end to end, min / median; cpu: the controller process's CPU ms per call (mean)")
-    print("   svc: the list service in-process (no HTTP), wall ms min / median per call (PostgreSQL: incl. the server)")
+    print("   svc: the list service in-process (no HTTP), ms per call: wall min (PostgreSQL: incl. the server's work) /"
+          " this thread's CPU min (SQLite: all the database work; PostgreSQL: the client side only)")
     header = f"   {'list':<15} {'filter':<17} {'offset':>6}"
     for target in targets:
         header += f" | {target.label[:13]:<13} {'http':>11} {'cpu':>4} {'svc':>11}"
@@ -155,7 +157,7 @@ def report(backend: str, targets: list[Target], rows: int, load_before: list[str
                 r = target.results[(entity, label, offset)]
                 svc = r.get("inproc", {})
                 line += (f" | {'':<13} {r['min']:>5.1f}/{r['median']:<5.1f} {r['cpu']:>4.1f} "
-                         f"{svc.get('wallMin', float('nan')):>5.1f}/{svc.get('wallMedian', float('nan')):<5.1f}")
+                         f"{svc.get('wallMin', float('nan')):>5.1f}/{svc.get('cpuMin', float('nan')):<5.1f}")
             r = targets[0].results[(entity, label, offset)]
             print(line + f" | {r['rows']:>4} {r['total']:>10}")
     totals = {(t.label, k): (r["rows"], r["total"]) for t in targets for k, r in t.results.items()}

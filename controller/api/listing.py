@@ -141,9 +141,10 @@ def paginate(db: Session, stmt: Select, page: Page, columns: Symbols, order_by: 
     filtered = stmt if isinstance(condition, True_) else stmt.where(condition)
     limit = None if page.limit == UNLIMITED else page.limit
     clauses = order_clauses(page, columns, dialect, order_by)
-    if page.offset and limit is not None and _whole_table(filtered) is not None:
-        # A whole table's count costs next to nothing (controller.store.counts): with it first, a page in
-        # the second half of the table is picked walking the order backwards from the end.
+    table = _whole_table(filtered)
+    if page.offset and limit is not None and table is not None and counts.whole_table_count_is_cheap(dialect, table.name):
+        # This count costs next to nothing (controller.store.counts): with it first, a page in the second
+        # half of the table is picked walking the order backwards from the end.
         total = count_matches(db, filtered)
         return ([] if page.offset >= total else _page_rows(db, filtered, clauses, limit, page.offset, total)), total
     rows = _page_rows(db, filtered, clauses, limit, page.offset)

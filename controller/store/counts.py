@@ -20,6 +20,12 @@ COUNTED_TABLES = frozenset({
 })
 
 
+def whole_table_count_is_cheap(dialect: str, table_name: str) -> bool:
+    """Whether counting the whole table costs next to nothing: always on SQLite (a b-tree count), on
+    PostgreSQL for the tables whose count is kept."""
+    return dialect == "sqlite" or (dialect == "postgresql" and table_name in COUNTED_TABLES)
+
+
 def whole_table_count_statement(db: Session, table_name: str) -> Select | None:
     """The statement reading the exact number of rows of `table_name`, or None when it is not kept for this
     table or database."""
