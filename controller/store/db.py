@@ -33,7 +33,7 @@ def _migrations_dir() -> Path:
 
 # The newest Alembic revision. Kept here so that a start on an up-to-date database never imports Alembic
 # (its import alone costs ~150 ms); tests/test_migrations.py fails if it falls behind the migrations.
-SCHEMA_HEAD = "0010_fault_generation"
+SCHEMA_HEAD = "0011_list_paging"
 MIGRATION_LOCK_KEY = 0x5A171  # any constants shared by all replicas
 FIRST_START_LOCK_KEY = 0x5A172
 
