@@ -69,6 +69,19 @@ def isolated_database_url(database_url: str | None, worker_id: str) -> Iterator[
         yield from _postgres_database(f"{worker_id}_own")
 
 
+@pytest.fixture
+def replicas(isolated_database_url: str | None, tmp_path: Path) -> Iterator[tuple[ControllerHarness, ControllerHarness]]:
+    """Two controllers on one database of their own (PostgreSQL, or one SQLite file in a shared data
+    directory), one admin password, a clean network."""
+    password = secrets.token_urlsafe(16)
+    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
+    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
+    first.reset()
+    yield first, second
+    second.stop()
+    first.stop()
+
+
 @pytest.fixture(scope="session")
 def ziti_controller_session(database_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerHarness]:
     """Overrides the plugin's session controller so that every test runs on both databases."""

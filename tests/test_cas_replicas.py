@@ -3,25 +3,13 @@ other at once (enrollment and login), and disabling it through one stops its cer
 
 from __future__ import annotations
 
-import secrets
 
 import pytest
 from conftest import error_of
 
 from controller.client import ControllerError
 from controller.testing.external_ca import RegisteredExternalCa
-from controller.testing.harness import ControllerHarness
 
-
-@pytest.fixture
-def replicas(isolated_database_url, tmp_path):
-    password = secrets.token_urlsafe(16)
-    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    first.reset()
-    yield first, second
-    second.stop()
-    first.stop()
 
 
 def test_a_ca_registered_through_a_logs_in_through_b(replicas, tmp_path):

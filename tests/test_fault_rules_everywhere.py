@@ -6,7 +6,6 @@ databases, two replicas on one database."""
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime, timezone
 
 import pytest
@@ -20,16 +19,6 @@ from controller.testing.harness import ControllerHarness
 
 CLIENT, MANAGEMENT = "/edge/client/v1", "/edge/management/v1"
 
-
-@pytest.fixture
-def replicas(isolated_database_url, tmp_path):
-    password = secrets.token_urlsafe(16)
-    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    first.reset()
-    yield first, second
-    second.stop()
-    first.stop()
 
 
 def test_a_rule_created_through_one_replica_fires_on_the_other_replicas_next_extend(replicas):

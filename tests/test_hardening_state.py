@@ -19,17 +19,6 @@ SIM = "/sim/v1"
 MGMT = "/edge/management/v1"
 
 
-@pytest.fixture
-def two_replicas(isolated_database_url, tmp_path) -> Iterator[tuple[ControllerHarness, ControllerHarness]]:
-    """Two controllers on one database (PostgreSQL, or one SQLite file in a shared data directory)."""
-    password = secrets.token_urlsafe(16)
-    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    first.reset()
-    yield first, second
-    second.stop()
-    first.stop()
-
 
 def _hammer(replicas: tuple[ControllerHarness, ...], token: str, threads: int, calls: int,
             request: Callable[[Connection, int], object]) -> list[BaseException]:
@@ -56,8 +45,8 @@ def _hammer(replicas: tuple[ControllerHarness, ...], token: str, threads: int, c
     return errors
 
 
-def test_concurrent_clock_advances_through_two_replicas_sum_exactly(two_replicas):
-    a, b = two_replicas
+def test_concurrent_clock_advances_through_replicas_sum_exactly(replicas):
+    a, b = replicas
     token = a.admin.session_token
     before = a.clock.now()
     start_offset = a.admin.data("GET", f"{SIM}/clock")["offsetSeconds"]
@@ -78,10 +67,10 @@ def test_concurrent_clock_advances_through_one_controller_sum_exactly(ctl):
     assert round(ctl.admin.data("GET", f"{SIM}/clock")["offsetSeconds"] - start_offset) == 40 * 3600
 
 
-def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail(two_replicas):
+def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail(replicas):
     """Every route that writes a shared row (clock, policy, network state), with one shared admin session:
     no deadlock, no lost update, no 500."""
-    a, b = two_replicas
+    a, b = replicas
     token = a.admin.session_token
 
     def mixed(conn: Connection, i: int) -> None:
@@ -99,11 +88,11 @@ def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail
     assert errors == []
 
 
-def test_resets_concurrent_with_writes_through_two_replicas_leave_a_consistent_network(two_replicas):
+def test_resets_concurrent_with_writes_through_replicas_leave_a_consistent_network(replicas):
     """Resets through both replicas while identities (each with its enrollment) and services are created
     through both: no request fails, every identity that survives a reset still has its enrollment (no half
     of a creation is deleted), and the last reset, seen from the other replica, leaves the admin alone."""
-    a, b = two_replicas
+    a, b = replicas
     token = a.admin.session_token
 
     def mixed(conn: Connection, i: int) -> None:
@@ -127,9 +116,9 @@ def test_resets_concurrent_with_writes_through_two_replicas_leave_a_consistent_n
     assert a.admin.data("GET", f"{SIM}/clock")["offsetSeconds"] == 0
 
 
-def test_concurrent_first_service_creations_all_succeed(two_replicas):
+def test_concurrent_first_service_creations_all_succeed(replicas):
     """The network_state row does not exist after a reset: the first service creations race to make it."""
-    a, b = two_replicas
+    a, b = replicas
     for round_ in range(3):
         a.reset()
         errors = _hammer((a, b), a.admin.session_token, 4, 1,
@@ -138,8 +127,8 @@ def test_concurrent_first_service_creations_all_succeed(two_replicas):
         assert len(a.admin.data("GET", f"{MGMT}/services?limit=100")) == 4
 
 
-def test_fault_counters_count_every_match_exactly_once_across_replicas(two_replicas):
-    a, b = two_replicas
+def test_fault_counters_count_every_match_exactly_once_across_replicas(replicas):
+    a, b = replicas
     rule = a.faults.add("*/version", status=503, code="SERVICE_UNAVAILABLE", times=7)
     answers: list[int] = []
 

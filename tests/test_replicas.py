@@ -3,25 +3,13 @@ lives only in one process's memory (sessions, pending extensions, the clock, fau
 
 from __future__ import annotations
 
-import secrets
 
 import pytest
 
 from conftest import error_of, make_csr
 from controller.client.errors import ControllerError
 from controller.pki.certs import fingerprint, load_certs_pem
-from controller.testing.harness import ControllerHarness
 
-
-@pytest.fixture
-def replicas(isolated_database_url, tmp_path):
-    password = secrets.token_urlsafe(16)
-    first = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    second = ControllerHarness.start(database_url=isolated_database_url, workdir=tmp_path, admin_password=password)
-    first.reset()
-    yield first, second
-    second.stop()
-    first.stop()
 
 
 def test_replicas_share_pki_sessions_pending_extensions_clock_and_faults(replicas):
