@@ -45,7 +45,7 @@ def _hammer(replicas: tuple[ControllerHarness, ...], token: str, threads: int, c
     return errors
 
 
-def test_concurrent_clock_advances_through_replicas_sum_exactly(replicas):
+def test_concurrent_clock_advances_through_two_replicas_sum_exactly(replicas):
     a, b = replicas
     token = a.admin.session_token
     before = a.clock.now()
@@ -88,7 +88,7 @@ def test_concurrent_clock_writes_mixed_with_reset_policy_and_services_never_fail
     assert errors == []
 
 
-def test_resets_concurrent_with_writes_through_replicas_leave_a_consistent_network(replicas):
+def test_resets_concurrent_with_writes_through_two_replicas_leave_a_consistent_network(replicas):
     """Resets through both replicas while identities (each with its enrollment) and services are created
     through both: no request fails, every identity that survives a reset still has its enrollment (no half
     of a creation is deleted), and the last reset, seen from the other replica, leaves the admin alone."""
