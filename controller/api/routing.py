@@ -60,6 +60,8 @@ class DeferredRoute(APIRoute):
             APIRoute.__init__(self, path, endpoint, **kwargs)
             return
         self.__dict__["_deferred"] = (path, endpoint, kwargs)
+        # Kept after the build too: a route can be declared again from it (tests compare with FastAPI's own).
+        self.__dict__["declaration"] = (path, endpoint, kwargs)
         self._declare(declared)
 
     def _declare(self, a: dict[str, Any]) -> None:
