@@ -261,8 +261,8 @@ async def wait_events(
 
 @router.post("/reset", operation_id="simReset", **answers(Empty), summary="Back to a clean network: same PKI and admin, clock on the wall time")
 def reset(db: DbSession, admin: AdminSession, request: Request):
-    reset_clock = state.reset(db)
-    faults.rules_changed(db, request.scope)  # this process knows at commit (the reset counted them already)
+    reset_clock = state.reset(db)  # deletes every fault rule and writes the count, 0
+    faults.known_at_commit(db, request.scope, 0)
     _keep_alive(db, admin, reset_clock)
     return empty()
 
@@ -285,8 +285,7 @@ def create_snapshot(body: SnapshotCreate, db: DbSession, now: Now, _admin: Admin
 
 @router.post("/snapshots/{name}/restore", operation_id="simRestoreSnapshot", **answers(Empty))
 def restore_snapshot(name: str, db: DbSession, admin: AdminSession, request: Request):
-    state.restore(db, name)
-    faults.rules_changed(db, request.scope)  # this process knows at commit (the restore counted them already)
+    faults.known_at_commit(db, request.scope, state.restore(db, name))
     _keep_alive(db, admin, clock.state(db))
     return empty()
 

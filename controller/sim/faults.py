@@ -115,9 +115,13 @@ def rule_count(db: Session) -> int:
 
 
 def rules_changed(db: Session, scope: dict[str, Any]) -> None:
-    """`rule_count`, and once the transaction commits this process knows the new count at once: a request
-    that never reads the database (GET /version) and comes right after the change must see it."""
-    count = rule_count(db)
+    """`rule_count`, then `known_at_commit` with the new count."""
+    known_at_commit(db, scope, rule_count(db))
+
+
+def known_at_commit(db: Session, scope: dict[str, Any], count: int) -> None:
+    """Once the transaction commits, this process knows `count` (written by `rule_count` in it) at once: a
+    request that never reads the database (GET /version) and comes right after the change must see it."""
     seen_at = time.monotonic()  # the sim row is locked: no other change of the rules can commit before ours
     gate = scope.get(FAULT_GATE)
     if gate is not None:

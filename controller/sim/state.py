@@ -157,7 +157,8 @@ def snapshot(db: Session, name: str, *, now: datetime) -> SimSnapshot:
     return snap
 
 
-def restore(db: Session, name: str) -> None:
+def restore(db: Session, name: str) -> int:
+    """Back to snapshot `name`; returns the number of fault rules it brought back."""
     snap = db.get(SimSnapshot, name)
     if snap is None:
         raise NotFound(cause={"field": "name", "reason": "no snapshot with this name", "value": name})
@@ -177,4 +178,4 @@ def restore(db: Session, name: str) -> None:
         db.flush()
     for values in snap.data.get("sim_clock", []):
         db.merge(_row_from_json(SimClock, values))
-    faults.rule_count(db)  # the rules restored, whatever count the snapshot's sim row carried (or none)
+    return faults.rule_count(db)  # the rules restored, whatever count the snapshot's sim row carried (or none)
