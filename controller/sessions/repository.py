@@ -110,10 +110,6 @@ def update_identity_info(db: Session, identity_id: str, **infos: dict[str, Any])
     db.connection().execute(update(Identity).where(Identity.id == identity_id).values(**infos))
 
 
-def authenticator_by_fingerprint(db: Session, fingerprint: str) -> Authenticator | None:
-    return db.scalars(select(Authenticator).where(Authenticator.fingerprint == fingerprint)).one_or_none()
-
-
 def updb_by_username(db: Session, username: str) -> Authenticator | None:
     return db.scalars(
         select(Authenticator).where(Authenticator.method == "updb", Authenticator.username == username)
